@@ -1,0 +1,45 @@
+// Starts the compiled olla-ts with a temporary config on a free port, checks
+// GET /internal/health, sends SIGTERM and expects exit status 0. Plain Node.js.
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const executable = process.argv[2];
+const dir = mkdtempSync(join(tmpdir(), "olla-ts-smoke-"));
+const config = join(dir, "config.yaml");
+writeFileSync(config, "server:\n  host: 127.0.0.1\n  port: 0\n");
+
+const child = spawn(executable, ["--config", config], {
+  cwd: dir,
+  env: { ...process.env, OLLA_LOGGING_FORMAT: "json" },
+  stdio: ["ignore", "pipe", "inherit"],
+});
+const fail = (message) => {
+  console.error(`smoke test failed: ${message}`);
+  child.kill("SIGKILL");
+  process.exit(1);
+};
+const timer = setTimeout(() => fail("no listening line within 20s"), 20_000);
+let buffered = "";
+child.stdout.on("data", async (chunk) => {
+  process.stdout.write(chunk);
+  buffered += chunk;
+  const line = buffered.split("\n").find((l) => l.includes('listening"'));
+  if (!line || child.listening) return;
+  child.listening = true;
+  clearTimeout(timer);
+  const { address } = JSON.parse(line);
+  const response = await fetch(`${address}/internal/health`);
+  const body = await response.json();
+  if (response.status !== 200 || body.status !== "healthy") {
+    fail(`health answered ${response.status}`);
+  }
+  console.log(`GET ${address}/internal/health -> ${response.status} ${JSON.stringify(body)}`);
+  child.kill("SIGTERM");
+});
+child.on("exit", (code, signal) => {
+  if (!child.listening) fail(`exited early with ${code ?? signal}`);
+  if (code !== 0) fail(`exit status after SIGTERM was ${code ?? signal}`);
+  console.log("executable smoke test passed: exit status 0 after SIGTERM");
+});

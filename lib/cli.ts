@@ -1,0 +1,64 @@
+/**
+ * Command-line flags. Pure: takes the argument list, returns what was asked for.
+ *
+ * @module
+ */
+
+/** What the command line asks olla-ts to do. */
+export interface CliOptions {
+  configPath?: string;
+  validateConfig: boolean;
+  version: boolean;
+  help: boolean;
+}
+
+/** The `--help` text. */
+export const HELP_TEXT =
+  `olla-ts: an Olla-compatible LLM proxy for LMDeploy and other inference servers
+
+Usage:
+  olla-ts [--config FILE]          serve (also: deno run -A main.ts, bun run main.ts)
+  olla-ts --validate-config [-c F] check the configuration and exit 0 (valid) or 1
+  olla-ts --version                print the version
+  olla-ts --help                   print this help
+
+Options:
+  -c, --config FILE     configuration file (default: $OLLA_CONFIG_FILE, then ./config.yaml,
+                        then built-in defaults)
+      --validate-config load and validate the configuration without serving
+  -v, --version         print the version and exit
+  -h, --help            print this help and exit
+
+Environment: OLLA_CONFIG_FILE, OLLA_SERVER_HOST, OLLA_SERVER_PORT, OLLA_LOG_LEVEL,
+OLLA_LOGGING_FORMAT and the other OLLA_* overrides listed in config.example.yaml.
+`;
+
+/**
+ * Parses the argument list.
+ *
+ * @throws {TypeError} naming the argument when it is unknown or lacks its value.
+ */
+export function parseCli(args: readonly string[]): CliOptions {
+  const options: CliOptions = { validateConfig: false, version: false, help: false };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--config" || arg === "-c") {
+      const value = args[++i];
+      if (value === undefined || value.startsWith("-")) {
+        throw new TypeError(`Cannot parse arguments: ${arg} needs a file path`);
+      }
+      options.configPath = value;
+    } else if (arg.startsWith("--config=")) {
+      options.configPath = arg.slice("--config=".length);
+    } else if (arg === "--validate-config") {
+      options.validateConfig = true;
+    } else if (arg === "--version" || arg === "-v") {
+      options.version = true;
+    } else if (arg === "--help" || arg === "-h") {
+      options.help = true;
+    } else {
+      throw new TypeError(`Cannot parse arguments: unknown argument "${arg}" (see --help)`);
+    }
+  }
+  return options;
+}

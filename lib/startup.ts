@@ -1,0 +1,177 @@
+/**
+ * The steps `main.ts` composes: answering `--help`/`--version`/`--validate-config`,
+ * loading the configuration (or exiting with every problem listed), building the
+ * logger, printing the startup report, and graceful shutdown on SIGINT/SIGTERM.
+ *
+ * @module
+ */
+import { type CliOptions, HELP_TEXT, parseCli } from "./cli.ts";
+import { sleep, systemClock } from "./clock.ts";
+import { ConfigError, formatIssue, loadConfig, type LoadedConfig } from "./config.ts";
+import type { Config } from "./config_schema.ts";
+import type { InflightTracker } from "./inflight.ts";
+import { Logger } from "./log.ts";
+import type { RunningServer, Runtime } from "./runtime.ts";
+import { redactUrl } from "./redact.ts";
+import { NAME, VERSION } from "./version.ts";
+
+/** Parses the command line; prints help or version and exits when asked to. */
+export function handleCommandLine(runtime: Runtime): CliOptions {
+  let cli: CliOptions;
+  try {
+    cli = parseCli(runtime.args());
+  } catch (error) {
+    runtime.writeStderr(`${(error as Error).message}\n`);
+    return runtime.exit(2);
+  }
+  if (cli.help) {
+    runtime.writeStdout(HELP_TEXT);
+    runtime.exit(0);
+  }
+  if (cli.version) {
+    runtime.writeStdout(`${NAME} ${VERSION} (${runtime.name} ${runtime.version})\n`);
+    runtime.exit(0);
+  }
+  return cli;
+}
+
+/**
+ * Loads the configuration. On a problem, prints every issue and exits 1 before anything
+ * listens; with `--validate-config`, prints the verdict and exits 0 or 1.
+ */
+export async function loadConfigOrExit(
+  runtime: Runtime,
+  cli: CliOptions,
+  knownTypes: readonly string[],
+): Promise<LoadedConfig> {
+  try {
+    const loaded = await loadConfig({
+      flagPath: cli.configPath,
+      env: runtime.env,
+      readTextFile: runtime.readTextFile,
+      isFile: runtime.isFile,
+      knownTypes,
+    });
+    if (cli.validateConfig) {
+      const lines = [
+        `Configuration is valid: ${loaded.source ?? "built-in defaults"}`,
+        `  ${loaded.config.discovery.static.endpoints.length} endpoint(s)`,
+        ...loaded.warnings.map((issue) => `  warning: ${formatIssue(issue)}`),
+        ...loaded.unsupported.map((key) => `  not yet supported: ${key.path} (${key.reason})`),
+      ];
+      runtime.writeStdout(`${lines.join("\n")}\n`);
+      runtime.exit(0);
+    }
+    return loaded;
+  } catch (error) {
+    const message = error instanceof ConfigError
+      ? error.message
+      : `Cannot load configuration: ${error}`;
+    runtime.writeStderr(`${message}\n`);
+    return runtime.exit(1);
+  }
+}
+
+/** Every configured credential, so the logger can redact them wherever they appear. */
+export function configuredSecrets(config: Config): string[] {
+  const secrets: string[] = [];
+  for (const endpoint of config.discovery.static.endpoints) {
+    const auth = endpoint.auth;
+    if (auth) {
+      for (const value of [auth.token, auth.key, auth.password]) if (value) secrets.push(value);
+    }
+    secrets.push(...Object.values(endpoint.headers));
+  }
+  for (const key of config.server.auth.keys) if (key.key) secrets.push(key.key);
+  return secrets;
+}
+
+/** The process logger: JSON lines on stdout, or text on a terminal / when configured. */
+export function createLogger(runtime: Runtime, config: Config): Logger {
+  const format = config.logging.format === "auto"
+    ? runtime.stdoutIsTerminal() ? "text" : "json"
+    : config.logging.format;
+  return new Logger({
+    level: config.logging.level,
+    format,
+    write: runtime.writeStdout,
+    secrets: configuredSecrets(config),
+  });
+}
+
+/** Logs the configuration source, warnings, ignored keys, the address and the endpoint table. */
+export function logStartup(logger: Logger, loaded: LoadedConfig, server: RunningServer): void {
+  const { config } = loaded;
+  logger.info("configuration loaded", { file: loaded.source ?? "built-in defaults" });
+  for (const issue of loaded.warnings) {
+    logger.warn("configuration warning", { detail: formatIssue(issue) });
+  }
+  for (const key of loaded.unsupported) {
+    logger.warn("configuration key not yet supported; it is ignored", {
+      key: key.path,
+      reason: key.reason,
+    });
+  }
+  logger.info(`${NAME} ${VERSION} listening`, {
+    address: `http://${
+      server.hostname.includes(":") ? `[${server.hostname}]` : server.hostname
+    }:${server.port}`,
+    mode: server.ownsListener ? "standalone" : "deno serve",
+  });
+  for (const endpoint of config.discovery.static.endpoints) {
+    logger.info("endpoint", {
+      name: endpoint.name,
+      type: endpoint.type,
+      url: redactUrl(endpoint.url),
+      priority: endpoint.priority,
+      weight: endpoint.weight,
+    });
+  }
+}
+
+/** What graceful shutdown stops, besides the server. */
+export interface Stoppable {
+  stop(): void | Promise<void>;
+}
+
+/**
+ * On the first SIGINT/SIGTERM: refuse new requests, stop background work, wait for
+ * in-flight requests (streams included) up to `server.shutdown_timeout`, exit 0.
+ * A second signal exits at once with 128 + the signal number.
+ */
+export function exitOnSignal(
+  runtime: Runtime,
+  options: {
+    logger: Logger;
+    server: Promise<RunningServer>;
+    inflight: InflightTracker;
+    background: Stoppable;
+    shutdownTimeoutMs: number;
+  },
+): void {
+  let stopping = false;
+  runtime.onShutdownSignal(async (signal) => {
+    if (stopping) {
+      options.logger.warn("second signal: exiting now", { signal });
+      runtime.exit(signal === "SIGINT" ? 130 : 143);
+    }
+    stopping = true;
+    options.logger.info("shutting down", {
+      signal,
+      in_flight: options.inflight.count,
+      timeout_ms: options.shutdownTimeoutMs,
+    });
+    options.inflight.drain();
+    await options.background.stop();
+    const server = await options.server;
+    const drained = Promise.all([server.shutdown(), options.inflight.whenIdle()]).then(() => true);
+    const finished = await Promise.race([
+      drained,
+      sleep(systemClock, options.shutdownTimeoutMs).then(() => false),
+    ]);
+    options.logger.info(finished ? "stopped" : "shutdown timeout reached; exiting", {
+      in_flight: options.inflight.count,
+    });
+    runtime.exit(0);
+  });
+}

@@ -1,0 +1,8 @@
+/**
+ * Writes config.example.yaml from the configuration schema (`deno task config:example`).
+ *
+ * @module
+ */
+import { renderExample } from "../lib/config_example.ts";
+
+await Deno.writeTextFile(new URL("../config.example.yaml", import.meta.url), renderExample());

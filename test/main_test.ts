@@ -1,0 +1,144 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { IS_BUN, MAIN, runOlla, startOlla, tempFile } from "./_olla_process.ts";
+import pkg from "../package.json" with { type: "json" };
+
+const QUIET_CONFIG = `
+server:
+  host: 127.0.0.1
+  port: 0
+discovery:
+  static:
+    endpoints:
+      - url: http://127.0.0.1:9
+        name: nowhere
+        type: lmdeploy
+`;
+
+describe("main.ts command line", () => {
+  test("--version prints the version and exits 0", async () => {
+    const { code, stdout } = await runOlla(["--version"]);
+    assert.equal(code, 0);
+    assert.match(
+      stdout,
+      new RegExp(`^olla-ts ${pkg.version.replaceAll(".", "\\.")} \\((deno|bun) `),
+    );
+  });
+
+  test("--help prints usage and exits 0", async () => {
+    const { code, stdout } = await runOlla(["--help"]);
+    assert.equal(code, 0);
+    assert.match(stdout, /Usage:/);
+    assert.match(stdout, /--validate-config/);
+  });
+
+  test("an unknown argument exits 2 with a message", async () => {
+    const { code, stderr } = await runOlla(["--bogus"]);
+    assert.equal(code, 2);
+    assert.match(stderr, /unknown argument "--bogus"/);
+  });
+
+  test("--validate-config exits 0 for a valid file and reports warnings", async () => {
+    const file = await tempFile("ok.yaml", `${QUIET_CONFIG}        chek_interval: 2s\n`);
+    const { code, stdout } = await runOlla(["--validate-config", "--config", file]);
+    assert.equal(code, 0);
+    assert.match(stdout, /Configuration is valid/);
+    assert.match(stdout, /did you mean "check_interval"/);
+  });
+
+  test("--validate-config exits 1 and lists every problem for an invalid file", async () => {
+    const file = await tempFile("bad.yaml", "server:\n  port: 99999\n  shutdown_timeout: -1s\n");
+    const { code, stderr, stdout } = await runOlla(["--validate-config", "-c", file]);
+    assert.equal(code, 1);
+    assert.match(stderr, /server\.port: 99999 is out of range/);
+    assert.match(stderr, /server\.shutdown_timeout: duration "-1s" must not be negative/);
+    assert.equal(stdout, "");
+  });
+
+  test("a bad configuration exits 1 before listening", async () => {
+    const file = await tempFile("bad.yaml", "server:\n  port: [1\n");
+    const { code, stderr, stdout } = await runOlla(["--config", file]);
+    assert.equal(code, 1);
+    assert.match(stderr, /YAML syntax error/);
+    assert.doesNotMatch(stdout, /listening/);
+  });
+
+  test("a missing --config file exits 1", async () => {
+    const { code, stderr } = await runOlla(["--config", "/nonexistent/olla.yaml"]);
+    assert.equal(code, 1);
+    assert.match(stderr, /does not exist/);
+  });
+});
+
+describe("main.ts serving", () => {
+  test("starts with built-in defaults when there is no config file, and answers liveness", async () => {
+    const cwd = await mkdtemp(join(tmpdir(), "olla-ts-empty-"));
+    const olla = await startOlla({
+      cwd,
+      env: { OLLA_SERVER_PORT: "0", OLLA_SERVER_HOST: "127.0.0.1" },
+    });
+    try {
+      const response = await fetch(`http://127.0.0.1:${olla.port}/internal/health`);
+      assert.equal(response.status, 200);
+      assert.deepEqual(await response.json(), { status: "healthy" });
+      assert.ok(
+        olla.logs.some((log) =>
+          log.msg === "configuration loaded" && log.file === "built-in defaults"
+        ),
+      );
+      assert.ok(
+        olla.logs.some((log) => log.msg === "endpoint" && log.url === "http://localhost:23333/"),
+      );
+    } finally {
+      olla.signal("SIGTERM");
+      assert.equal((await olla.exited).code, 0);
+    }
+  });
+
+  test("logs JSON lines with time, level and msg, and reports ignored keys once", async () => {
+    const olla = await startOlla({ config: `${QUIET_CONFIG}proxy:\n  engine: sherpa\n` });
+    olla.signal("SIGTERM");
+    await olla.exited;
+    for (const log of olla.logs) {
+      assert.equal(typeof log.time, "string", JSON.stringify(log));
+      assert.equal(typeof log.level, "string");
+      assert.equal(typeof log.msg, "string");
+    }
+    const reports = olla.logs.filter((log) => log.key === "proxy.engine");
+    assert.equal(reports.length, 1);
+    assert.match(String(reports[0].msg), /not yet supported/);
+  });
+
+  test("SIGTERM and SIGINT stop the server with exit status 0", async () => {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      const olla = await startOlla({ config: QUIET_CONFIG });
+      olla.signal(signal);
+      const { code } = await olla.exited;
+      assert.equal(code, 0, `${signal}: ${olla.stderr()}`);
+      assert.ok(olla.logs.some((log) => log.msg === "shutting down" && log.signal === signal));
+    }
+  });
+
+  test("deno serve: Deno listens on its --port and olla-ts starts no second server", {
+    skip: IS_BUN,
+  }, async () => {
+    const configPort = 47913;
+    const olla = await startOlla({
+      config: QUIET_CONFIG.replace("port: 0", `port: ${configPort}`),
+      command: [process.execPath, ["serve", "-A", "--host", "127.0.0.1", "--port", "0", MAIN]],
+    });
+    try {
+      const response = await fetch(`http://127.0.0.1:${olla.port}/internal/health`);
+      assert.equal(response.status, 200);
+      assert.ok(olla.logs.some((log) => log.mode === "deno serve"));
+      await assert.rejects(fetch(`http://127.0.0.1:${configPort}/internal/health`));
+    } finally {
+      olla.signal("SIGTERM");
+      assert.equal((await olla.exited).code, 0);
+    }
+  });
+});
