@@ -3,9 +3,9 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
-const executable = process.argv[2];
+const executable = resolve(process.argv[2]);
 const dir = mkdtempSync(join(tmpdir(), "olla-ts-smoke-"));
 const config = join(dir, "config.yaml");
 writeFileSync(config, "server:\n  host: 127.0.0.1\n  port: 0\n");
