@@ -6,10 +6,10 @@
  *
  * @module
  */
-import { createApp } from "./lib/app.ts";
 import { systemClock } from "./lib/clock.ts";
-import { InflightTracker } from "./lib/inflight.ts";
+import { BUILT_IN_PROFILES, ProfileSet } from "./lib/profiles.ts";
 import { detectRuntime } from "./lib/runtime.ts";
+import { createService } from "./lib/service.ts";
 import {
   createLogger,
   exitOnSignal,
@@ -20,25 +20,35 @@ import {
 
 const runtime = detectRuntime();
 const cli = handleCommandLine(runtime);
-const loaded = await loadConfigOrExit(runtime, cli, ["lmdeploy"]);
+const profiles = new ProfileSet(BUILT_IN_PROFILES);
+const loaded = await loadConfigOrExit(runtime, cli, profiles.typeNames);
 const { config } = loaded;
 const logger = createLogger(runtime, config);
-const inflight = new InflightTracker();
 
-const app = createApp({ config, logger, inflight, clock: systemClock });
+const service = createService({
+  config,
+  profiles,
+  logger,
+  clock: systemClock,
+  fetch: globalThis.fetch,
+  canConnect: runtime.canConnect,
+});
 const serving = runtime.serve({
   hostname: config.server.host,
   port: config.server.port,
-  fetch: app.fetch,
+  fetch: service.fetch,
   maxRequestBodySize: config.server.request_limits.max_body_size + 1024 ** 2,
+});
+serving.listening.then((server) => {
+  logStartup(logger, loaded, server);
+  service.start();
 });
 exitOnSignal(runtime, {
   logger,
   server: serving.listening,
-  inflight,
-  background: { stop: () => {} },
+  inflight: service.inflight,
+  background: service,
   shutdownTimeoutMs: config.server.shutdown_timeout,
 });
-serving.listening.then((server) => logStartup(logger, loaded, server));
 
 export default serving.entry;

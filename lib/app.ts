@@ -1,26 +1,33 @@
 /**
- * The HTTP application: middleware order and the route table. Every route handler
- * gets its collaborators from {@linkcode AppDeps}; nothing here does I/O of its own
- * beyond answering requests.
+ * The HTTP application: middleware order and the route table. Route handlers get their
+ * collaborators from {@linkcode AppDeps}; nothing here does I/O beyond answering.
  *
- * Middleware order: request context (id, client, timing, in-flight count, access log)
- * -> routes. Errors from any route are rendered by {@linkcode errorResponse}.
+ * Middleware order: request context (id, client address, record, in-flight count,
+ * `X-Olla-*` headers, finishing the record when the answer has been sent) -> routes.
+ * Errors from any route are rendered by {@linkcode errorResponse}.
  *
  * @module
  */
 import { Hono } from "hono";
 import type { Clock } from "./clock.ts";
-import type { Config } from "./config.ts";
+import type { Config } from "./config_schema.ts";
+import type { Dispatcher } from "./dispatch.ts";
 import { errorResponse, OllaError } from "./errors.ts";
+import { OLLA } from "./headers.ts";
 import type { InflightTracker } from "./inflight.ts";
 import type { Logger } from "./log.ts";
+import type { ProfileSet } from "./profiles.ts";
+import { redactPathAndQuery } from "./redact.ts";
+import type { Registry } from "./registry.ts";
+import { RequestRecord } from "./request_record.ts";
+import { providerHandler } from "./routes/provider.ts";
 import type { ConnInfo } from "./runtime.ts";
 import { NAME, VERSION } from "./version.ts";
 
 /** Hono environment: the connection info the runtime passes, and per-request state. */
 export interface AppEnv {
   Bindings: ConnInfo;
-  Variables: { requestId: string };
+  Variables: { record: RequestRecord; clientIp: string };
 }
 
 /** Collaborators of the app. */
@@ -29,6 +36,11 @@ export interface AppDeps {
   logger: Logger;
   inflight: InflightTracker;
   clock: Clock;
+  registry: Registry;
+  profiles: ProfileSet;
+  dispatcher: Dispatcher;
+  /** Called once per request when its answer has been sent completely. */
+  onFinished: (record: RequestRecord) => void;
 }
 
 const REQUEST_ID_REGEXP = /^[\x21-\x7e]{1,128}$/;
@@ -37,6 +49,36 @@ const REQUEST_ID_REGEXP = /^[\x21-\x7e]{1,128}$/;
 export function requestIdFor(request: Request): string {
   const given = request.headers.get("x-request-id");
   return given !== null && REQUEST_ID_REGEXP.test(given) ? given : crypto.randomUUID();
+}
+
+function ms(value: number): string {
+  return value.toFixed(3).replace(/\.?0+$/, "");
+}
+
+/** Sets the `X-Olla-*` and `Server-Timing` headers the record supports. */
+export function applyRecordHeaders(headers: Headers, record: RequestRecord): void {
+  headers.set(OLLA.requestId, record.id);
+  if (record.endpoint) headers.set(OLLA.endpoint, record.endpoint);
+  if (record.model) headers.set(OLLA.model, record.model);
+  if (record.backendType) headers.set(OLLA.backendType, record.backendType);
+  const responseTime = record.responseTimeMs;
+  if (responseTime !== undefined) headers.set(OLLA.responseTime, `${Math.round(responseTime)}ms`);
+  if (record.routing) {
+    headers.set(OLLA.routingStrategy, record.routing.strategy);
+    headers.set(OLLA.routingDecision, record.routing.decision);
+    headers.set(OLLA.routingReason, record.routing.reason);
+  }
+  if (record.sticky) {
+    headers.set(OLLA.stickySession, record.sticky.outcome);
+    if (record.sticky.source) headers.set(OLLA.stickyKeySource, record.sticky.source);
+  }
+  if (record.sessionHeader) headers.set(OLLA.sessionId, record.sessionHeader);
+  if (record.failovers.length > 0) headers.set(OLLA.failovers, String(record.failovers.length));
+  const overhead = record.overheadMs;
+  if (overhead !== undefined) {
+    const upstream = record.upstreamWaitMs > 0 ? `, upstream;dur=${ms(record.upstreamWaitMs)}` : "";
+    headers.set("server-timing", `olla;desc="proxy overhead";dur=${ms(overhead)}${upstream}`);
+  }
 }
 
 /** Builds the application. */
@@ -57,33 +99,48 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       return response;
     }
     const end = inflight.begin();
-    const started = clock.now();
-    const requestId = requestIdFor(c.req.raw);
-    c.set("requestId", requestId);
+    const clientIp = c.env?.remoteAddr ?? "";
+    const url = c.req.url;
+    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+    const record = new RequestRecord(
+      requestIdFor(c.req.raw),
+      c.req.method,
+      clientIp,
+      clock.now(),
+      redactPathAndQuery(url.slice(pathStart)),
+    );
+    c.set("record", record);
+    c.set("clientIp", clientIp);
     try {
       await next();
-    } finally {
+    } catch (error) {
+      // Hono renders route errors through onError; this guards the middleware itself.
+      c.res = errorResponse(error);
+    }
+    if (c.error instanceof OllaError) {
+      record.fault = c.error.fault;
+      record.error = c.error.message;
+    } else if (c.error) {
+      record.fault = "proxy";
+      record.error = String(c.error);
+    }
+    record.status = c.res.status;
+    record.respondedAt = clock.now();
+    applyRecordHeaders(c.res.headers, record);
+    record.finished.then(() => {
       end();
-    }
-    c.res.headers.set("x-olla-request-id", requestId);
-    if (deps.config.server.request_logging) {
-      logger.info("request", {
-        request_id: requestId,
-        client: c.env?.remoteAddr,
-        method: c.req.method,
-        path: c.req.path,
-        status: c.res.status,
-        duration_ms: Math.round((clock.now() - started) * 1000) / 1000,
-      });
-    }
+      record.endedAt ??= clock.now();
+      deps.onFinished(record);
+    });
   });
 
   app.get("/internal/health", (c) => c.json({ status: "healthy" }));
   app.get("/version", (c) => c.json({ name: NAME, version: VERSION }));
+  app.all("/olla/:prefix/*", providerHandler(deps));
 
   app.notFound((c) =>
     errorResponse(
-      new OllaError(404, `No route for ${c.req.method} ${c.req.path}`, {
+      new OllaError(404, `No route for ${c.req.method} ${new URL(c.req.url).pathname}`, {
         code: "route_not_found",
         fault: "client",
       }),
@@ -91,7 +148,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   );
   app.onError((error, c) => {
     if (!(error instanceof OllaError)) {
-      logger.error("unhandled error", { request_id: c.get("requestId"), error });
+      logger.error("unhandled error", { request_id: c.get("record")?.id, error: String(error) });
     }
     return errorResponse(error);
   });

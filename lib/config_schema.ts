@@ -33,7 +33,7 @@ const LOAD_BALANCER_ALIASES = {
   least_conn: "least-connections",
   "least-conn": "least-connections",
   least_connections: "least-connections",
-};
+} as const;
 
 /**
  * Marks a key whose behaviour is still being built: accepted, and reported at startup.
@@ -71,44 +71,38 @@ export const endpointSpec = obj({
   url: str({ default: "", doc: "base URL of the backend (no credentials in it)" }),
   name: str({ default: "", doc: "unique name; used in headers, logs and metrics" }),
   type: str({ default: "", doc: "backend type: a profile name such as lmdeploy" }),
-  priority: pending(
-    num({ default: 100, min: 0, doc: "higher is preferred by the priority balancer" }),
-  ),
-  weight: pending(num({
+  priority: num({ default: 100, min: 0, doc: "higher is preferred by the priority balancer" }),
+  weight: num({
     default: 1,
     min: 0,
     integer: false,
     doc: "relative share of traffic within a priority tier; 0 drains the endpoint",
-  })),
-  preserve_path: pending(bool({ default: false, doc: "keep the URL's base path when forwarding" })),
-  health_check_url: pending(optStr({ doc: "health path or URL (default from the profile)" })),
-  model_url: pending(optStr({ doc: "model list path or URL (default from the profile)" })),
-  check_interval: pending(
-    duration({ default: "5s", min: "100ms", doc: "time between health probes" }),
-  ),
-  check_timeout: pending(
-    duration({ default: "2s", min: "10ms", doc: "limit for one health probe" }),
-  ),
-  model_filter: pending(obj({
+  }),
+  preserve_path: bool({ default: false, doc: "keep the URL's base path when forwarding" }),
+  health_check_url: optStr({ doc: "health path or URL (default from the profile)" }),
+  model_url: optStr({ doc: "model list path or URL (default from the profile)" }),
+  check_interval: duration({ default: "5s", min: "100ms", doc: "time between health probes" }),
+  check_timeout: duration({ default: "2s", min: "10ms", doc: "limit for one health probe" }),
+  model_filter: obj({
     include: list(str({ default: "", doc: "" }), { default: [], doc: "glob patterns to keep" }),
     exclude: list(str({ default: "", doc: "" }), { default: [], doc: "glob patterns to drop" }),
-  }, { doc: "which discovered models this endpoint may serve (exclude wins)" })),
-  auth: pending(authSpec),
-  headers: pending(map(str({ default: "", doc: "" }), {
+  }, { doc: "which discovered models this endpoint may serve (exclude wins)" }),
+  auth: authSpec,
+  headers: map(str({ default: "", doc: "" }), {
     doc: "extra headers sent to this endpoint (values are never logged)",
     example: 'headers: { X-Tenant: "gpu-a" }',
-  })),
-  max_concurrent_requests: pending(num({
+  }),
+  max_concurrent_requests: num({
     default: 0,
     min: 0,
     doc: "requests sent at once to this endpoint; 0 means no limit",
-  })),
-  queue_size: pending(num({ default: 64, min: 0, doc: "requests that may wait for a free slot" })),
-  queue_timeout: pending(duration({ default: "30s", doc: "longest wait for a free slot" })),
-  wake_on_demand: pending(optional(bool({
+  }),
+  queue_size: num({ default: 64, min: 0, doc: "requests that may wait for a free slot" }),
+  queue_timeout: duration({ default: "30s", doc: "longest wait for a free slot" }),
+  wake_on_demand: optional(bool({
     default: false,
     doc: "override proxy.wake_on_demand for this endpoint",
-  }))),
+  })),
 });
 
 /** The whole configuration tree. */
@@ -122,11 +116,11 @@ export const configSpec = obj({
       env: "OLLA_SERVER_PORT",
       doc: "0 picks a free port",
     }),
-    read_timeout: pending(duration({
+    read_timeout: duration({
       default: "30s",
       env: "OLLA_SERVER_READ_TIMEOUT",
       doc: "longest time to receive a request body",
-    })),
+    }),
     read_header_timeout: duration({
       default: "10s",
       env: "OLLA_SERVER_READ_HEADER_TIMEOUT",
@@ -150,18 +144,18 @@ export const configSpec = obj({
       doc: "longest wait for in-flight requests on SIGINT/SIGTERM",
     }),
     request_logging: bool({ default: true, doc: "write one access-log line per request" }),
-    request_limits: pending(obj({
+    request_limits: obj({
       max_body_size: size({
         default: 100 * 1024 ** 2,
         env: "OLLA_SERVER_MAX_BODY_SIZE",
         doc: "largest request body in bytes (413 above it)",
       }),
-      max_header_size: size({
+      max_header_size: pending(size({
         default: 1024 ** 2,
         env: "OLLA_SERVER_MAX_HEADER_SIZE",
         doc: "largest total size of request headers (431 above it)",
-      }),
-    })),
+      })),
+    }),
     rate_limits: pending(obj({
       global_requests_per_minute: num({
         default: 1000,
@@ -287,38 +281,38 @@ export const configSpec = obj({
       doc: "Olla's flush profile",
       unsupported: "olla-ts forwards every chunk as it arrives",
     }),
-    load_balancer: pending(str({
+    load_balancer: str({
       default: "least-connections",
       oneOf: LOAD_BALANCERS,
       aliases: LOAD_BALANCER_ALIASES,
       env: "OLLA_PROXY_LOAD_BALANCER",
       doc: "priority, round-robin or least-connections",
-    })),
-    connection_timeout: pending(duration({
+    }),
+    connection_timeout: duration({
       default: "10s",
       doc: "an upstream silent this long is checked for TCP reachability; unreachable fails over",
-    })),
+    }),
     connection_keep_alive: duration({
       default: "30s",
       env: "OLLA_PROXY_CONNECTION_KEEP_ALIVE",
       doc: "upstream keep-alive",
       unsupported: "the runtime's fetch manages upstream connection pooling",
     }),
-    response_header_timeout: pending(duration({
+    response_header_timeout: duration({
       default: "10m",
       env: "OLLA_PROXY_RESPONSE_HEADER_TIMEOUT",
       doc: "wait for upstream headers (non-streamed answers send them only when done)",
-    })),
-    response_timeout: pending(duration({
+    }),
+    response_timeout: duration({
       default: "15m",
       env: "OLLA_PROXY_RESPONSE_TIMEOUT",
       doc: "longest total time for one request, streams included; 0 disables",
-    })),
-    read_timeout: pending(duration({
+    }),
+    read_timeout: duration({
       default: "10m",
       env: "OLLA_PROXY_READ_TIMEOUT",
       doc: "longest silence inside a streamed answer before it is ended",
-    })),
+    }),
     tls_handshake_timeout: duration({
       default: "10s",
       env: "OLLA_PROXY_TLS_HANDSHAKE_TIMEOUT",
@@ -330,11 +324,11 @@ export const configSpec = obj({
       doc: "Olla's copy buffer",
       unsupported: "olla-ts forwards every chunk as it arrives, without a copy buffer",
     }),
-    max_retries: pending(num({
+    max_retries: num({
       default: 3,
       min: 0,
       doc: "extra attempts on other endpoints before the answer starts",
-    })),
+    }),
     retry_backoff: duration({
       default: "500ms",
       doc: "delay between attempts",
@@ -351,20 +345,20 @@ export const configSpec = obj({
         doc: "profile name globs to skip",
       }),
     })),
-    allow_management_routes: pending(bool({
+    allow_management_routes: bool({
       default: false,
       doc: "forward LMDeploy sleep/wakeup/abort/weights routes (admin key needed with server.auth)",
-    })),
-    wake_on_demand: pending(bool({
+    }),
+    wake_on_demand: bool({
       default: false,
       doc: "wake a sleeping LMDeploy endpoint when a request needs it",
-    })),
-    wake_timeout: pending(duration({ default: "2m", doc: "how long requests wait for a wake-up" })),
-    circuit_breaker: pending(obj({
+    }),
+    wake_timeout: duration({ default: "2m", doc: "how long requests wait for a wake-up" }),
+    circuit_breaker: obj({
       failure_threshold: num({ default: 5, min: 1, doc: "consecutive failures that open it" }),
       cooldown: duration({ default: "30s", doc: "time open before one trial request" }),
-    })),
-    sticky_sessions: pending(obj({
+    }),
+    sticky_sessions: obj({
       enabled: bool({
         default: false,
         env: "OLLA_PROXY_STICKY_SESSIONS_ENABLED",
@@ -384,7 +378,7 @@ export const configSpec = obj({
         },
       ),
       prefix_hash_bytes: num({ default: 512, min: 16, doc: "bytes of messages hashed" }),
-    })),
+    }),
   }),
   discovery: obj({
     type: str({ default: "static", oneOf: ["static"], doc: "only static is available" }),
@@ -409,7 +403,7 @@ export const configSpec = obj({
         doc: "the backends",
       }),
     }),
-    model_discovery: pending(obj({
+    model_discovery: obj({
       enabled: bool({ default: true, doc: "read each endpoint's model list" }),
       interval: duration({ default: "5m", min: "1s", doc: "time between model list refreshes" }),
       timeout: duration({ default: "30s", doc: "limit for one model list request" }),
@@ -421,7 +415,7 @@ export const configSpec = obj({
       }),
       retry_attempts: num({ default: 3, min: 0, doc: "retries of a failed model list request" }),
       retry_backoff: duration({ default: "1s", doc: "delay before a retry (doubles each time)" }),
-    })),
+    }),
   }),
   model_registry: obj({
     type: str({ default: "memory", oneOf: ["memory"], doc: "only memory is available" }),
@@ -439,7 +433,7 @@ export const configSpec = obj({
       doc: "Olla's unification settings",
       unsupported: "models leave the registry as soon as an endpoint stops listing them",
     }),
-    routing_strategy: pending(obj({
+    routing_strategy: obj({
       type: str({
         default: "strict",
         oneOf: ["strict", "optimistic", "discovery"],
@@ -457,13 +451,13 @@ export const configSpec = obj({
           doc: "refresh model lists when a model is not found",
         }),
       }),
-    })),
+    }),
   }),
-  model_aliases: pending(map(list(str({ default: "", doc: "" }), { default: [], doc: "" }), {
+  model_aliases: map(list(str({ default: "", doc: "" }), { default: [], doc: "" }), {
     doc: "virtual model name -> real names, tried in order",
     example:
       'model_aliases: { chat: ["internlm/internlm2_5-7b-chat", "Qwen/Qwen2.5-7B-Instruct"] }',
-  })),
+  }),
   logging: obj({
     level: str({
       default: "info",

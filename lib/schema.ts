@@ -263,7 +263,7 @@ export interface ListSpec<T> extends Spec<readonly T[]> {
 /** A list of items; a comma-separated string is accepted too (for environment values). */
 export function list<T>(
   of: Spec<T>,
-  options: CommonOptions & { default: readonly T[] },
+  options: CommonOptions & { default: NoInfer<readonly T[]> },
 ): ListSpec<T> {
   return {
     kind: "list",

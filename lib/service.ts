@@ -1,0 +1,177 @@
+/**
+ * Builds olla-ts from a configuration: the registry, health checker, model discovery,
+ * wake-up coordinator, admission gates, sticky table, proxy, dispatcher and app, wired
+ * together. `main.ts` uses it, and so do the end-to-end tests, so both run the same
+ * composition. Nothing starts until {@linkcode Service.start}.
+ *
+ * @module
+ */
+import { Admission } from "./admission.ts";
+import { createApp } from "./app.ts";
+import { createBalancer } from "./balancer.ts";
+import type { Clock } from "./clock.ts";
+import type { Config } from "./config_schema.ts";
+import { ModelDiscovery } from "./discovery.ts";
+import { Dispatcher } from "./dispatch.ts";
+import { HealthChecker } from "./health.ts";
+import { InflightTracker } from "./inflight.ts";
+import type { Logger } from "./log.ts";
+import type { ProfileSet } from "./profiles.ts";
+import { Proxy } from "./proxy.ts";
+import { Registry } from "./registry.ts";
+import type { RequestRecord } from "./request_record.ts";
+import type { ConnInfo } from "./runtime.ts";
+import { StickyTable } from "./sticky.ts";
+import { WakeCoordinator } from "./wake.ts";
+
+/** What the service needs from its surroundings. */
+export interface ServiceDeps {
+  config: Config;
+  profiles: ProfileSet;
+  logger: Logger;
+  clock: Clock;
+  fetch: typeof fetch;
+  /** TCP reachability check for the connect watchdog (the runtime's `canConnect`). */
+  canConnect: (hostname: string, port: number, timeoutMs: number) => Promise<boolean>;
+  /** @default {Math.random} */
+  random?: () => number;
+}
+
+/** A built olla-ts. */
+export interface Service {
+  readonly fetch: (request: Request, info?: ConnInfo) => Response | Promise<Response>;
+  readonly registry: Registry;
+  readonly inflight: InflightTracker;
+  readonly health: HealthChecker;
+  readonly discovery: ModelDiscovery;
+  /** Starts health checks and model discovery. */
+  start(): void;
+  /** Stops every timer. */
+  stop(): void;
+}
+
+/** Writes the access-log line for a finished request. */
+function accessLog(logger: Logger, record: RequestRecord): void {
+  logger.info("access", {
+    request_id: record.id,
+    client: record.clientIp,
+    key: record.keyName,
+    method: record.method,
+    path: record.safePath,
+    route: record.route,
+    model: record.model,
+    endpoint: record.endpoint,
+    status: record.status,
+    bytes_in: record.bytesIn,
+    bytes_out: record.bytesOut,
+    duration_ms: record.endedAt === undefined
+      ? undefined
+      : Math.round((record.endedAt - record.startedAt) * 1000) / 1000,
+    failovers: record.failovers.length > 0 ? record.failovers : undefined,
+    routing: record.routing ? `${record.routing.decision}:${record.routing.reason}` : undefined,
+    outcome: record.outcome,
+    error: record.error,
+  });
+}
+
+/** Builds the service. */
+export function createService(deps: ServiceDeps): Service {
+  const { config, profiles, logger, clock, fetch } = deps;
+  const registry = new Registry(config.discovery.static.endpoints, profiles, {
+    clock,
+    breakerFailureThreshold: config.proxy.circuit_breaker.failure_threshold,
+    breakerCooldownMs: config.proxy.circuit_breaker.cooldown,
+  });
+  const modelDiscovery = config.discovery.model_discovery;
+  const discovery = new ModelDiscovery({
+    registry,
+    fetch,
+    clock,
+    logger,
+    enabled: modelDiscovery.enabled,
+    intervalMs: modelDiscovery.interval,
+    timeoutMs: modelDiscovery.timeout,
+    retryAttempts: modelDiscovery.retry_attempts,
+    retryBackoffMs: modelDiscovery.retry_backoff,
+  });
+  const health = new HealthChecker({
+    registry,
+    fetch,
+    clock,
+    logger,
+    random: deps.random,
+    onReachable: (name, recovered) => {
+      if (recovered || registry.get(name)?.models === undefined) discovery.refresh(name);
+    },
+  });
+  const wake = new WakeCoordinator({
+    registry,
+    fetch,
+    clock,
+    logger,
+    probeNow: (name) => health.checkNow(name),
+    timeoutMs: config.proxy.wake_timeout,
+  });
+  const admissions = new Map<string, Admission>();
+  for (const endpoint of config.discovery.static.endpoints) {
+    if (endpoint.max_concurrent_requests > 0) {
+      admissions.set(
+        endpoint.name,
+        new Admission({
+          maxConcurrent: endpoint.max_concurrent_requests,
+          queueSize: endpoint.queue_size,
+          queueTimeoutMs: endpoint.queue_timeout,
+          clock,
+          endpoint: endpoint.name,
+        }),
+      );
+    }
+  }
+  const sticky = new StickyTable({
+    maxEntries: config.proxy.sticky_sessions.max_sessions,
+    idleTtlMs: config.proxy.sticky_sessions.idle_ttl_seconds * 1000,
+    clock,
+  });
+  registry.onChange(({ endpoint }) => {
+    if (!registry.isRoutable(endpoint)) sticky.unpinEndpoint(endpoint.name);
+  });
+  const proxy = new Proxy({
+    registry,
+    balancer: createBalancer(config.proxy.load_balancer, deps.random),
+    admissions,
+    clock,
+    logger,
+    fetch,
+    canConnect: deps.canConnect,
+    proxy: config.proxy,
+  });
+  const dispatcher = new Dispatcher({ config, registry, proxy, discovery, wake, sticky, clock });
+  const inflight = new InflightTracker();
+  const app = createApp({
+    config,
+    logger,
+    inflight,
+    clock,
+    registry,
+    profiles,
+    dispatcher,
+    onFinished: (record) => {
+      if (config.server.request_logging) accessLog(logger, record);
+    },
+  });
+  return {
+    fetch: (request, info) => app.fetch(request, info ?? { remoteAddr: "" }),
+    registry,
+    inflight,
+    health,
+    discovery,
+    start() {
+      health.start();
+      discovery.start();
+    },
+    stop() {
+      health.stop();
+      discovery.stop();
+    },
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * Reading what went wrong from a failed `fetch`. Deno and Bun phrase network failures
+ * differently (Deno: `TypeError("fetch failed")` with the reason in `cause`; Bun:
+ * `TypeError` with a `code` such as `ECONNREFUSED`), so both are read here and nowhere else.
+ *
+ * @module
+ */
+
+/** Kinds of network failure that matter for failover. */
+export type NetworkFailure =
+  /** Nothing listens: the backend is down. */
+  | "refused"
+  /** The connection broke, often a pooled keep-alive connection the backend closed. */
+  | "reset"
+  /** The host name does not resolve. */
+  | "dns"
+  | "other";
+
+/** The error's message together with its cause's, for logs and classification. */
+export function describeFetchError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? error.cause.message : error.cause;
+  const code = (error as { code?: unknown }).code;
+  return [
+    error.message,
+    cause,
+    typeof code === "string" && !error.message.includes(code) ? code : undefined,
+  ]
+    .filter((part) => part !== undefined && part !== "")
+    .join(": ");
+}
+
+/** Whether a thrown value is a network failure from fetch (not an abort or a bug). */
+export function isConnectionError(error: unknown): boolean {
+  return error instanceof TypeError && networkFailureKind(error) !== "other" ||
+    error instanceof TypeError &&
+      /fetch failed|error sending request|connect/i.test(describeFetchError(error));
+}
+
+/** Classifies a network failure. */
+export function networkFailureKind(error: unknown): NetworkFailure {
+  const text = describeFetchError(error);
+  if (/refused|ECONNREFUSED/i.test(text)) return "refused";
+  if (/dns error|ENOTFOUND|EAI_AGAIN|lookup address|getaddrinfo/i.test(text)) return "dns";
+  if (
+    /reset|closed|ECONNRESET|EPIPE|hang up|error reading a body|broken pipe|UND_ERR_SOCKET/i.test(
+      text,
+    )
+  ) {
+    return "reset";
+  }
+  return "other";
+}

@@ -1,0 +1,180 @@
+/**
+ * Token usage, finish reason and time-to-first-token, read from answers as they pass
+ * through the stream stage, without changing a byte.
+ *
+ * For SSE streams the observer splits events and looks at each one only with cheap
+ * substring checks; it keeps just the few events that matter (the usage chunk when the
+ * client asked for `stream_options.include_usage`, the chunk carrying `finish_reason`,
+ * LMDeploy's `/generate` final `meta_info`) and parses those once the stream has ended.
+ * A stream without usage still yields a completion-token estimate (content events),
+ * marked as an estimate. Non-streamed JSON is kept (up to 1 MiB) and read at the end.
+ *
+ * @module
+ */
+
+/** What an answer said about its cost. */
+export interface UsageSummary {
+  promptTokens?: number;
+  completionTokens?: number;
+  /** True when `completionTokens` counts content events because the answer carried no usage. */
+  estimated: boolean;
+  finishReason?: string;
+  /** Time of the first SSE event with content (or of the first byte for non-streamed answers). */
+  firstTokenAt?: number;
+  /** SSE events that carried content. */
+  contentEvents: number;
+  /** Whether the stream carried an error event. */
+  errorEvent: boolean;
+}
+
+/** Watches one answer's bytes. */
+export interface UsageObserver {
+  push(chunk: Uint8Array, now: number): void;
+  /** Reads what was kept; call once after the answer ended. */
+  finish(): UsageSummary;
+}
+
+const MAX_JSON_BYTES = 1024 * 1024;
+const CONTENT_REGEXP = /"(?:content|text|reasoning_content)"\s*:\s*"(?!")/;
+const USAGE_REGEXP = /"usage"\s*:\s*\{/;
+const FINISH_REGEXP = /"finish_reason"\s*:\s*[{"]/;
+
+interface Counts {
+  prompt_tokens?: unknown;
+  completion_tokens?: unknown;
+}
+
+function numberOrUndefined(value: unknown): number | undefined {
+  return typeof value === "number" && Number.isFinite(value) ? value : undefined;
+}
+
+function tryParse(text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const value = JSON.parse(text);
+    return value !== null && typeof value === "object" ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads usage, finish reason and `/generate` meta_info from one parsed answer object. */
+function readAnswer(answer: Record<string, unknown> | undefined, into: UsageSummary): void {
+  if (!answer) return;
+  const usage = answer.usage as Counts | null | undefined;
+  if (usage && typeof usage === "object") {
+    into.promptTokens = numberOrUndefined(usage.prompt_tokens) ?? into.promptTokens;
+    into.completionTokens = numberOrUndefined(usage.completion_tokens) ?? into.completionTokens;
+  }
+  const meta = answer.meta_info as
+    | (Counts & { finish_reason?: { type?: unknown } | null })
+    | undefined;
+  if (meta && typeof meta === "object") {
+    into.promptTokens = numberOrUndefined(meta.prompt_tokens) ?? into.promptTokens;
+    into.completionTokens = numberOrUndefined(meta.completion_tokens) ?? into.completionTokens;
+    if (typeof meta.finish_reason?.type === "string") into.finishReason = meta.finish_reason.type;
+  }
+  const choices = answer.choices as { finish_reason?: unknown }[] | undefined;
+  const reason = Array.isArray(choices)
+    ? choices.find((choice) => choice?.finish_reason)?.finish_reason
+    : undefined;
+  if (typeof reason === "string") into.finishReason = reason;
+}
+
+/** An observer for an SSE stream. */
+export function sseUsageObserver(): UsageObserver {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let contentEvents = 0;
+  let firstTokenAt: number | undefined;
+  let errorEvent = false;
+  let usageEvent: string | undefined;
+  let finishEvent: string | undefined;
+  let lastEvent: string | undefined;
+
+  const onEvent = (event: string, now: number) => {
+    let data = "";
+    for (const line of event.split("\n")) {
+      if (line.startsWith("data:")) {
+        data += data === "" ? line.slice(5).trimStart() : `\n${line.slice(5).trimStart()}`;
+      }
+    }
+    if (data === "" || data === "[DONE]") return;
+    lastEvent = data;
+    if (data.startsWith('{"error"')) {
+      errorEvent = true;
+      return;
+    }
+    if (CONTENT_REGEXP.test(data)) {
+      contentEvents++;
+      firstTokenAt ??= now;
+    }
+    if (USAGE_REGEXP.test(data)) usageEvent = data;
+    if (FINISH_REGEXP.test(data)) finishEvent = data;
+  };
+
+  return {
+    push(chunk, now) {
+      buffer += decoder.decode(chunk, { stream: true });
+      if (buffer.includes("\r")) buffer = buffer.replaceAll("\r\n", "\n");
+      let boundary = buffer.indexOf("\n\n");
+      while (boundary !== -1) {
+        onEvent(buffer.slice(0, boundary), now);
+        buffer = buffer.slice(boundary + 2);
+        boundary = buffer.indexOf("\n\n");
+      }
+    },
+    finish() {
+      const summary: UsageSummary = { estimated: false, contentEvents, errorEvent, firstTokenAt };
+      // /generate's last event carries cumulative meta_info even without finish_reason.
+      readAnswer(tryParse(lastEvent), summary);
+      readAnswer(tryParse(finishEvent), summary);
+      readAnswer(tryParse(usageEvent), summary);
+      if (summary.completionTokens === undefined && contentEvents > 0) {
+        summary.completionTokens = contentEvents;
+        summary.estimated = true;
+      }
+      return summary;
+    },
+  };
+}
+
+/** An observer for a non-streamed JSON answer. */
+export function jsonUsageObserver(): UsageObserver {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let firstTokenAt: number | undefined;
+  return {
+    push(chunk, now) {
+      firstTokenAt ??= now;
+      if (size + chunk.byteLength <= MAX_JSON_BYTES) chunks.push(chunk);
+      size += chunk.byteLength;
+    },
+    finish() {
+      const summary: UsageSummary = {
+        estimated: false,
+        contentEvents: 0,
+        errorEvent: false,
+        firstTokenAt,
+      };
+      if (size <= MAX_JSON_BYTES) {
+        const decoder = new TextDecoder();
+        readAnswer(
+          tryParse(
+            chunks.map((chunk) => decoder.decode(chunk, { stream: true })).join("") +
+              decoder.decode(),
+          ),
+          summary,
+        );
+      }
+      return summary;
+    },
+  };
+}
+
+/** The observer for an answer of this content type, or none for other bodies. */
+export function observerFor(contentType: string | null): UsageObserver | undefined {
+  if (contentType?.startsWith("text/event-stream")) return sseUsageObserver();
+  if (contentType?.includes("json")) return jsonUsageObserver();
+  return undefined;
+}
