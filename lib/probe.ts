@@ -9,7 +9,7 @@
 import type { Clock } from "./clock.ts";
 import type { HealthFormat } from "./profiles.ts";
 import type { EndpointStatus, EndpointView, ProbeResult } from "./registry.ts";
-import { describeFetchError, isConnectionError } from "./upstream_errors.ts";
+import { describeFetchError, isConnectionError, networkFailureKind } from "./upstream_errors.ts";
 
 /** The health answer as far as classification needs it. */
 export interface HealthAnswer {
@@ -162,7 +162,32 @@ class ProbeTimeout extends Error {
   }
 }
 
+/**
+ * A GET within `timeoutMs`. A reset connection is retried once at once: it is usually a
+ * pooled keep-alive connection the backend closed (uvicorn closes idle ones after 5 s,
+ * the same as the default probe interval), not a sign the endpoint is down.
+ */
 async function timedGet(
+  url: string,
+  endpoint: EndpointView,
+  options: ProbeOptions,
+  timeoutMs: number,
+): Promise<HealthAnswer> {
+  const started = options.clock.now();
+  try {
+    return await timedGetOnce(url, endpoint, options, timeoutMs);
+  } catch (error) {
+    if (!(error instanceof TypeError) || networkFailureKind(error) !== "reset") throw error;
+    return await timedGetOnce(
+      url,
+      endpoint,
+      options,
+      Math.max(1, timeoutMs - (options.clock.now() - started)),
+    );
+  }
+}
+
+async function timedGetOnce(
   url: string,
   endpoint: EndpointView,
   { fetch, clock }: ProbeOptions,

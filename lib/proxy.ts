@@ -207,14 +207,12 @@ export class Proxy {
         if (reason) controller.abort(reason);
       }, Math.max(0, ms)));
     };
-    const headerLimit = Math.min(
-      proxy.response_header_timeout,
-      deadline === undefined ? Infinity : deadline - started,
-    );
+    const untilDeadline = deadline === undefined ? Infinity : deadline - started;
+    const deadlineFirst = untilDeadline <= proxy.response_header_timeout;
     stopAfter(
-      headerLimit,
+      Math.min(proxy.response_header_timeout, untilDeadline),
       () =>
-        deadline !== undefined && clock.now() >= deadline
+        deadlineFirst
           ? new AttemptStop(
             "deadline",
             "The request exceeded proxy.response_timeout before the backend answered",

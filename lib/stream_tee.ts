@@ -95,7 +95,10 @@ export function teeBody(
       bytes += chunk.byteLength;
       onChunk?.(chunk, now);
     },
+    // Runs when the client goes away, and also when olla-ts aborts the writable side
+    // below after an upstream failure (by then the stream has already ended).
     cancel(reason) {
+      if (ended) return;
       options.abortUpstream(reason);
       end("client_cancelled", reason);
     },
@@ -127,12 +130,15 @@ export function teeBody(
       const outcome = stoppedFor ?? "upstream_error";
       const writer = stage.writable.getWriter();
       if (options.sse) {
-        writer.write(sseErrorTail(outcome)).catch(() => {});
-        writer.close().catch(() => {});
+        writer.write(sseErrorTail(outcome))
+          .then(() => writer.close())
+          .catch(() => {})
+          .finally(() => end(outcome, error));
       } else {
+        // End first: aborting the writable side also runs the transformer's cancel.
+        end(outcome, error);
         writer.abort(error).catch(() => {});
       }
-      end(outcome, error);
     },
   );
   return stage.readable;

@@ -55,6 +55,8 @@ export interface FakeLmdeploy {
   readonly sleeping: boolean;
   /** Health status reported by /health (v0.14+). */
   health: "healthy" | "unhealthy" | "initializing";
+  /** A fault applied to every POST without its own `x-fake-fault` header. */
+  fault: string | null;
   sleep(): void;
   wake(): void;
   /** Requests received for a path. */
@@ -176,6 +178,7 @@ export async function startFakeLmdeploy(options: FakeLmdeployOptions = {}): Prom
 
   const state = {
     health: "healthy" as "healthy" | "unhealthy" | "initializing",
+    fault: null as string | null,
   };
 
   const models = () => [modelName, ...(options.adapters ?? [])];
@@ -279,7 +282,8 @@ export async function startFakeLmdeploy(options: FakeLmdeployOptions = {}): Prom
       body,
     });
     const path = url.pathname;
-    const fault = request.headers.get("x-fake-fault");
+    const fault = request.headers.get("x-fake-fault") ??
+      (request.method === "POST" ? state.fault : null);
     if (fault === "hang") {
       await new Promise((resolve) =>
         request.signal.addEventListener("abort", resolve, { once: true })
@@ -646,6 +650,12 @@ export async function startFakeLmdeploy(options: FakeLmdeployOptions = {}): Prom
     },
     set health(value) {
       state.health = value;
+    },
+    get fault() {
+      return state.fault;
+    },
+    set fault(value) {
+      state.fault = value;
     },
     sleep() {
       sleeping = true;

@@ -141,7 +141,13 @@ export async function startOlla(options: {
     stderr: () => stderr,
     // process.kill rather than child.kill: Deno's child_process reports a child that was
     // sent a signal through child.kill as killed by it, even when the child exited 0.
-    signal: (name) => process.kill(child.pid as number, name),
+    signal: (name) => {
+      try {
+        process.kill(child.pid as number, name);
+      } catch {
+        // Already exited.
+      }
+    },
     exited,
   };
 }

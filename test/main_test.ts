@@ -1,10 +1,21 @@
+// deno-lint-ignore-file no-non-null-assertion
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { IS_BUN, MAIN, runOlla, startOlla, tempFile } from "./_olla_process.ts";
+import { startFakeLmdeploy } from "./_fake_lmdeploy.ts";
+import {
+  IS_BUN,
+  MAIN,
+  type OllaProcess,
+  run,
+  runArgs,
+  runOlla,
+  startOlla,
+  tempFile,
+} from "./_olla_process.ts";
 import pkg from "../package.json" with { type: "json" };
 
 const QUIET_CONFIG = `
@@ -140,5 +151,93 @@ describe("main.ts serving", () => {
       olla.signal("SIGTERM");
       assert.equal((await olla.exited).code, 0);
     }
+  });
+});
+
+describe("main.ts graceful shutdown", () => {
+  const configFor = (url: string) =>
+    `server:\n  host: 127.0.0.1\n  port: 0\n  shutdown_timeout: 10s\ndiscovery:\n  static:\n    endpoints:\n` +
+    `      - { name: gpu, url: "${url}", type: lmdeploy, check_interval: 200ms }\n`;
+
+  async function untilModels(olla: OllaProcess): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const response = await fetch(`http://127.0.0.1:${olla.port}/olla/lmdeploy/v1/models`);
+      if ((await response.json()).data?.length > 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error("olla-ts never discovered the fake's models");
+  }
+
+  function streamChat(port: number, tokens: number, itlMs: number): Promise<Response> {
+    return fetch(`http://127.0.0.1:${port}/olla/lmdeploy/v1/chat/completions`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-fake-itl-ms": String(itlMs),
+        "x-fake-tokens": String(tokens),
+      },
+      body: JSON.stringify({ model: "internlm/internlm2_5-7b-chat", messages: [], stream: true }),
+    });
+  }
+
+  test("SIGTERM lets an in-flight stream finish, refuses new requests, then exits 0", async () => {
+    const fake = await startFakeLmdeploy();
+    const olla = await startOlla({ config: configFor(fake.url) });
+    try {
+      await untilModels(olla);
+      const response = await streamChat(olla.port, 10, 100);
+      const reader = response.body!.getReader();
+      let text = new TextDecoder().decode((await reader.read()).value);
+      olla.signal("SIGTERM");
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      const refused = await fetch(`http://127.0.0.1:${olla.port}/internal/health`).then(
+        (r) => r.status,
+        () => "refused",
+      );
+      assert.ok(refused === "refused" || refused === 503, `a new request got ${refused}`);
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      assert.equal(text.split("\n\n").filter((event) => event.startsWith("data: {")).length, 11);
+      assert.match(text, /data: \[DONE\]\n\n$/);
+      assert.equal((await olla.exited).code, 0);
+      assert.ok(olla.logs.some((log) => log.msg === "stopped"));
+    } finally {
+      olla.signal("SIGKILL");
+      await fake.close();
+    }
+  });
+
+  test("a second signal exits at once", async () => {
+    const fake = await startFakeLmdeploy();
+    const olla = await startOlla({ config: configFor(fake.url) });
+    try {
+      await untilModels(olla);
+      const response = await streamChat(olla.port, 100, 500);
+      const reader = response.body!.getReader();
+      await reader.read();
+      olla.signal("SIGTERM");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const started = Date.now();
+      olla.signal("SIGTERM");
+      assert.equal((await olla.exited).code, 143);
+      assert.ok(Date.now() - started < 2_000);
+      await reader.cancel().catch(() => {});
+    } finally {
+      olla.signal("SIGKILL");
+      await fake.close();
+    }
+  });
+});
+
+describe("demo/demo.ts", () => {
+  test("every example request answers as the demo promises", async () => {
+    const demo = new URL("../demo/demo.ts", import.meta.url).pathname;
+    const { code, stdout, stderr } = await run(process.execPath, runArgs(demo, ["--check"]));
+    assert.equal(code, 0, `${stdout}\n${stderr}`);
+    assert.equal(stdout.split("\n").filter((line) => line.startsWith("ok ")).length, 12, stdout);
   });
 });

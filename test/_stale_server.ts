@@ -1,0 +1,109 @@
+/**
+ * A minimal LMDeploy-like HTTP/1.1 server over node:net that reproduces the keep-alive
+ * race LMDeploy's uvicorn causes (it closes connections idle for 5 s): every connection
+ * serves one request with `Connection: keep-alive`, then drops the next request sent on
+ * it without answering, as if the server had closed it just as the client reused it.
+ */
+import { Buffer } from "node:buffer";
+import { createServer, type Socket } from "node:net";
+
+export interface StaleServer {
+  readonly url: string;
+  /** Requests dropped on reused connections. */
+  readonly resets: number;
+  /** Requests answered. */
+  readonly served: number;
+  close(): Promise<void>;
+}
+
+const MODEL = "internlm/internlm2_5-7b-chat";
+
+function answer(method: string, path: string): { status: number; body: string } {
+  if (path === "/health") {
+    return { status: 200, body: '{"status":"healthy","message":"Engine is healthy."}' };
+  }
+  if (path === "/is_sleeping") return { status: 200, body: '{"is_sleeping":false}' };
+  if (path === "/v1/models") {
+    return {
+      status: 200,
+      body: JSON.stringify({
+        object: "list",
+        data: [{ id: MODEL, object: "model", owned_by: "lmdeploy" }],
+      }),
+    };
+  }
+  if (method === "POST") {
+    return {
+      status: 200,
+      body: JSON.stringify({
+        id: "chatcmpl-stale",
+        object: "chat.completion",
+        model: MODEL,
+        choices: [{
+          index: 0,
+          message: { role: "assistant", content: "fresh" },
+          finish_reason: "stop",
+        }],
+      }),
+    };
+  }
+  return { status: 404, body: '{"detail":"Not Found"}' };
+}
+
+export function startStaleServer(): Promise<StaleServer> {
+  let resets = 0;
+  let served = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    let buffered = Buffer.alloc(0);
+    let requests = 0;
+    socket.on("data", (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      for (;;) {
+        const headerEnd = buffered.indexOf("\r\n\r\n");
+        if (headerEnd === -1) return;
+        const head = buffered.subarray(0, headerEnd).toString();
+        const length = Number(/content-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buffered.length < headerEnd + 4 + length) return;
+        buffered = buffered.subarray(headerEnd + 4 + length);
+        requests++;
+        if (requests > 1) {
+          resets++;
+          socket.destroy();
+          return;
+        }
+        const [method, path] = head.split(" ");
+        const { status, body } = answer(method, path);
+        served++;
+        socket.write(
+          `HTTP/1.1 ${status} OK\r\ncontent-type: application/json\r\ncontent-length: ${
+            Buffer.byteLength(body)
+          }\r\n` +
+            `connection: keep-alive\r\n\r\n${body}`,
+        );
+      }
+    });
+    socket.on("error", () => {});
+  });
+  return new Promise((resolve) => {
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      resolve({
+        url: `http://127.0.0.1:${port}`,
+        get resets() {
+          return resets;
+        },
+        get served() {
+          return served;
+        },
+        close: () =>
+          new Promise<void>((done) => {
+            for (const socket of sockets) socket.destroy();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}

@@ -1,0 +1,200 @@
+// deno-lint-ignore-file no-non-null-assertion
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { type StreamOutcome, teeBody } from "../lib/stream_tee.ts";
+import { sseUsageObserver } from "../lib/usage.ts";
+import { FakeClock, settle } from "./_fake_clock.ts";
+
+const encode = (text: string) => new TextEncoder().encode(text);
+const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+/** An upstream body the test feeds by hand. */
+function upstream() {
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let cancelled: unknown = undefined;
+  const body = new ReadableStream<Uint8Array>({
+    start: (c) => void (controller = c),
+    cancel: (reason) => void (cancelled = reason ?? "cancelled"),
+  });
+  return {
+    body,
+    push: (text: string) => controller.enqueue(encode(text)),
+    end: () => controller.close(),
+    fail: (error: Error) => controller.error(error),
+    get cancelled() {
+      return cancelled;
+    },
+  };
+}
+
+function tee(
+  source: ReadableStream<Uint8Array>,
+  options: { sse?: boolean; idleTimeoutMs?: number; deadline?: number; clock?: FakeClock } = {},
+) {
+  const clock = options.clock ?? new FakeClock();
+  const ends: [StreamOutcome, number][] = [];
+  const aborts: unknown[] = [];
+  const seen: string[] = [];
+  const stream = teeBody(source, {
+    clock,
+    idleTimeoutMs: options.idleTimeoutMs ?? 0,
+    deadline: options.deadline,
+    sse: options.sse ?? true,
+    abortUpstream: (reason) => aborts.push(reason),
+    onChunk: (chunk) => seen.push(decode(chunk)),
+    onEnd: (outcome, bytes) => ends.push([outcome, bytes]),
+  });
+  return { stream, reader: stream.getReader(), ends, aborts, seen, clock };
+}
+
+describe("teeBody()", () => {
+  test("hands each chunk to the client before the next exists, unchanged", async () => {
+    const source = upstream();
+    const { reader, seen, ends } = tee(source.body);
+    source.push("data: 1\n\n");
+    assert.equal(decode((await reader.read()).value!), "data: 1\n\n");
+    source.push("data: 2\n\n");
+    assert.equal(decode((await reader.read()).value!), "data: 2\n\n");
+    source.end();
+    assert.equal((await reader.read()).done, true);
+    await settle();
+    assert.deepEqual(seen, ["data: 1\n\n", "data: 2\n\n"]);
+    assert.deepEqual(ends, [["complete", 18]]);
+  });
+
+  test("ends an SSE stream cut by the upstream with an error event and [DONE]", async () => {
+    const source = upstream();
+    const { reader, ends } = tee(source.body);
+    source.push("data: 1\n\n");
+    await reader.read();
+    source.fail(new TypeError("error reading a body from connection"));
+    let rest = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      rest += decode(value);
+    }
+    assert.match(
+      rest,
+      /^data: \{"error":\{"message":"The backend connection was lost[^\n]*\n\ndata: \[DONE\]\n\n$/,
+    );
+    await settle();
+    assert.equal(ends[0][0], "upstream_error");
+    assert.equal(ends[0][1], 9 + encode(rest).length, "the error tail counts as bytes sent");
+  });
+
+  test("errors a non-SSE body cut by the upstream (nothing valid can be appended)", async () => {
+    const source = upstream();
+    const { reader, ends } = tee(source.body, { sse: false });
+    source.push('{"partial":');
+    await reader.read();
+    source.fail(new TypeError("reset"));
+    await assert.rejects(reader.read());
+    assert.equal(ends[0][0], "upstream_error");
+  });
+
+  test("ends a stream silent past the idle timeout, aborting the upstream", async () => {
+    const source = upstream();
+    const { reader, aborts, ends, clock } = tee(source.body, { idleTimeoutMs: 1_000 });
+    source.push("data: 1\n\n");
+    await reader.read();
+    await clock.advance(600);
+    source.push("data: 2\n\n");
+    await reader.read();
+    await clock.advance(999);
+    assert.equal(aborts.length, 0, "the timer counts from the last chunk");
+    await clock.advance(1);
+    assert.equal(aborts.length, 1);
+    source.fail(new Error("aborted"));
+    const { value } = await reader.read();
+    assert.match(decode(value!), /proxy\.read_timeout/);
+    await settle();
+    assert.equal(ends[0][0], "idle_timeout");
+  });
+
+  test("ends a stream at the response deadline", async () => {
+    const source = upstream();
+    const clock = new FakeClock();
+    const { reader, aborts, ends } = tee(source.body, { deadline: clock.now() + 500, clock });
+    source.push("data: 1\n\n");
+    await reader.read();
+    await clock.advance(500);
+    assert.equal(aborts.length, 1);
+    source.fail(new Error("aborted"));
+    assert.match(decode((await reader.read()).value!), /proxy\.response_timeout/);
+    await settle();
+    assert.equal(ends[0][0], "deadline");
+  });
+
+  test("a client that goes away cancels the upstream and ends once", async () => {
+    const source = upstream();
+    const { reader, aborts, ends } = tee(source.body);
+    source.push("data: 1\n\n");
+    await reader.read();
+    await reader.cancel("client gone");
+    await settle();
+    assert.equal(aborts.length, 1);
+    assert.ok(source.cancelled, "the upstream body was cancelled");
+    assert.deepEqual(ends.map(([outcome]) => outcome), ["client_cancelled"]);
+  });
+});
+
+describe("sseUsageObserver()", () => {
+  const feed = (text: string, split = 7) => {
+    const observer = sseUsageObserver();
+    const bytes = encode(text);
+    for (let i = 0; i < bytes.length; i += split) {
+      observer.push(bytes.subarray(i, i + split), 1_000 + i);
+    }
+    return observer.finish();
+  };
+
+  test("reads the include_usage chunk and the finish reason", () => {
+    const stream = [
+      'data: {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hi"}}], "usage": null}',
+      'data: {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": "stop"}], "usage": null}',
+      'data: {"choices":[],"usage":{"prompt_tokens":12,"total_tokens":14,"completion_tokens":2}}',
+      "data: [DONE]",
+      "",
+    ].join("\n\n");
+    assert.deepEqual(feed(stream, 100_000), {
+      estimated: false,
+      contentEvents: 1,
+      errorEvent: false,
+      firstTokenAt: 1_000,
+      promptTokens: 12,
+      completionTokens: 2,
+      finishReason: "stop",
+    });
+  });
+
+  test("estimates completion tokens from content events when the stream carries no usage", () => {
+    const stream =
+      ["Hel", "lo", " there"].map((t) =>
+        `data: {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "${t}"}}]}`
+      ).join("\n\n") +
+      '\n\ndata: {"choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "length"}]}\n\ndata: [DONE]\n\n';
+    const summary = feed(stream);
+    assert.equal(summary.completionTokens, 3);
+    assert.equal(summary.estimated, true);
+    assert.equal(summary.finishReason, "length");
+  });
+
+  test("reads /generate's cumulative meta_info", () => {
+    const stream = [
+      'data: {"text":"A","output_ids":[1],"meta_info":{"prompt_tokens":5,"completion_tokens":1,"finish_reason":null}}',
+      'data: {"text":"","output_ids":[],"meta_info":{"prompt_tokens":5,"completion_tokens":4,"finish_reason":{"type":"stop"}}}',
+      "data: [DONE]",
+      "",
+    ].join("\n\n");
+    const summary = feed(stream, 3);
+    assert.equal(summary.promptTokens, 5);
+    assert.equal(summary.completionTokens, 4);
+    assert.equal(summary.finishReason, "stop");
+    assert.equal(summary.estimated, false);
+  });
+
+  test("notes an error event", () => {
+    assert.equal(feed('data: {"error": {"message": "x"}}\n\ndata: [DONE]\n\n').errorEvent, true);
+  });
+});
