@@ -437,6 +437,7 @@ describe("registry under change (issue: sleep, kill, restart)", () => {
       await until(() => status() === "offline");
       flaky = await startFakeLmdeploy({ port });
       await until(() => status() === "healthy");
+      await until(() => flaky.count("/v1/models") >= 1); // recovery re-reads the model list
       const served = flaky.count("/v1/chat/completions");
       await until(() => flaky.count("/v1/chat/completions") > served);
     } finally {
@@ -448,5 +449,38 @@ describe("registry under change (issue: sleep, kill, restart)", () => {
     }
     assert.deepEqual(failures, []);
     assert.ok(sent > 20, `${sent} requests`);
+  });
+});
+
+describe("model aliases", () => {
+  test("the body's model is rewritten for the chosen endpoint and nothing else changes", async () => {
+    const qwen = await startFakeLmdeploy({ modelName: "Qwen/Qwen2.5-7B-Instruct" });
+    const olla = await startOlla(
+      configYaml([quietEndpoint("qwen", qwen.url)]) +
+        'model_aliases:\n  chat: ["internlm/internlm2_5-7b-chat", "Qwen/Qwen2.5-7B-Instruct"]\n',
+    );
+    try {
+      const sent =
+        '{"model" :  "chat","messages":[{"role":"user","content":"model: chat"}],"extra":{"model":"chat"}}';
+      const response = await fetch(`${olla.url}/olla/lmdeploy/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: sent,
+      });
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get("x-olla-model"), "chat");
+      assert.equal(response.headers.get("x-olla-routing-reason"), "alias_resolved");
+      await response.body?.cancel();
+      const received = new TextDecoder().decode(
+        qwen.requests.findLast((r) => r.path === "/v1/chat/completions")?.body,
+      );
+      assert.equal(
+        received,
+        sent.replace('"chat","messages"', '"Qwen/Qwen2.5-7B-Instruct","messages"'),
+      );
+    } finally {
+      await olla.close();
+      await qwen.close();
+    }
   });
 });
