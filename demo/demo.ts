@@ -49,6 +49,7 @@ const service = createService({
   clock: systemClock,
   fetch: globalThis.fetch,
   canConnect: runtime.canConnect,
+  runtime,
 });
 const serving = runtime.serve({
   hostname: config.server.host,

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config_schema.ts";
 import type { Dispatcher } from "./dispatch.ts";
@@ -20,9 +20,10 @@ import type { ProfileSet } from "./profiles.ts";
 import { redactPathAndQuery } from "./redact.ts";
 import type { Registry } from "./registry.ts";
 import { RequestRecord } from "./request_record.ts";
+import { type InternalRouteDeps, registerInternalRoutes } from "./routes/internal.ts";
+import { getModel, listModels, type ModelRouteDeps } from "./routes/models.ts";
 import { providerHandler } from "./routes/provider.ts";
 import type { ConnInfo } from "./runtime.ts";
-import { NAME, VERSION } from "./version.ts";
 
 /** Hono environment: the connection info the runtime passes, and per-request state. */
 export interface AppEnv {
@@ -31,7 +32,7 @@ export interface AppEnv {
 }
 
 /** Collaborators of the app. */
-export interface AppDeps {
+export interface AppDeps extends InternalRouteDeps, ModelRouteDeps {
   config: Config;
   logger: Logger;
   inflight: InflightTracker;
@@ -134,8 +135,22 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     });
   });
 
-  app.get("/internal/health", (c) => c.json({ status: "healthy" }));
-  app.get("/version", (c) => c.json({ name: NAME, version: VERSION }));
+  /** A handler that records its route template (a bounded label for metrics). */
+  const route = <H extends (c: Context<AppEnv>) => Response | Promise<Response>>(
+    template: string,
+    handler: H,
+  ): [string, H] => [
+    template,
+    ((c: Context<AppEnv>) => {
+      c.get("record").route = template;
+      return handler(c);
+    }) as H,
+  ];
+
+  app.get(...route("/internal/health", (c) => c.json({ status: "healthy" })));
+  registerInternalRoutes(app, deps, route);
+  app.get(...route("/olla/models", listModels(deps)));
+  app.get(...route("/olla/models/*", getModel(deps)));
   app.all("/olla/:prefix/*", providerHandler(deps));
 
   app.notFound((c) =>

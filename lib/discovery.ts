@@ -38,6 +38,25 @@ export function parseModelList(format: ModelListFormat, body: unknown): ModelCar
   return cards;
 }
 
+/**
+ * Renders cards in a model-list format, the inverse of {@linkcode parseModelList}: each
+ * card as its backend reported it, with the fields the format requires filled in when a
+ * card came from another kind of backend.
+ */
+export function renderModelList(format: ModelListFormat, cards: readonly ModelCard[]): unknown {
+  if (format === "ollama") {
+    return { models: cards.map((card) => ({ name: card.id, model: card.id, ...card.raw })) };
+  }
+  return {
+    object: "list",
+    data: cards.map((card) =>
+      "id" in card.raw && "object" in card.raw
+        ? card.raw
+        : { id: card.id, object: "model", owned_by: "olla-ts", ...card.raw }
+    ),
+  };
+}
+
 /** Fetches and parses one endpoint's model list within `timeoutMs`. */
 export async function fetchModels(
   endpoint: EndpointView,

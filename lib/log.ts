@@ -2,9 +2,9 @@
  * A structured logger: one JSON object per line by default, or a readable text line for
  * terminals. Every line has `time`, `level` and `msg`, then the event's fields.
  *
- * As a last line of defence, every configured secret (endpoint credentials, header
- * values, inbound keys) is replaced by `[REDACTED]` in the finished line, so a secret
- * that reaches a log field by mistake still never reaches the output.
+ * As a last line of defence, every finished line passes through a redactor (configured
+ * secrets replaced by `[REDACTED]`, URLs stripped of credentials and secret query
+ * values), so a secret that reaches a log field by mistake still never reaches the output.
  *
  * @module
  */
@@ -25,8 +25,8 @@ export interface LoggerOptions {
   format?: "json" | "text";
   /** Receives each finished line, newline included. */
   write: (line: string) => void;
-  /** Values that must never be printed. Values shorter than 4 characters are ignored. */
-  secrets?: readonly string[];
+  /** Applied to every finished line (see redact.ts's `createRedactor`). */
+  redact?: (line: string) => string;
   /** @default {() => new Date()} */
   now?: () => Date;
 }
@@ -36,7 +36,7 @@ export class Logger {
   readonly #level: number;
   readonly #format: "json" | "text";
   readonly #write: (line: string) => void;
-  readonly #secrets: readonly string[];
+  readonly #redact: (line: string) => string;
   readonly #now: () => Date;
   readonly #base: LogFields;
 
@@ -44,7 +44,7 @@ export class Logger {
     this.#level = LEVEL_ORDER[options.level ?? "info"];
     this.#format = options.format ?? "json";
     this.#write = options.write;
-    this.#secrets = (options.secrets ?? []).filter((secret) => secret.length >= 4);
+    this.#redact = options.redact ?? ((line) => line);
     this.#now = options.now ?? (() => new Date());
     this.#base = base;
     this.options = options;
@@ -82,11 +82,10 @@ export class Logger {
     if (!this.enabled(level)) return;
     const time = this.#now().toISOString();
     const all = { ...this.#base, ...fields };
-    let line = this.#format === "json"
+    const line = this.#format === "json"
       ? JSON.stringify({ time, level, msg, ...normalise(all) })
       : formatText(time, level, msg, all);
-    for (const secret of this.#secrets) line = line.replaceAll(secret, "[REDACTED]");
-    this.#write(`${line}\n`);
+    this.#write(`${this.#redact(line)}\n`);
   }
 }
 

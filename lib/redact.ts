@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { Config } from "./config_schema.ts";
 
 const SECRET_PARAM_REGEXP = /(key|token|secret|password|passwd|auth|signature|sig|credential)/i;
 
@@ -40,4 +41,39 @@ export function redactPathAndQuery(pathAndQuery: string): string {
     if (SECRET_PARAM_REGEXP.test(name)) params.set(name, "REDACTED");
   }
   return `${pathAndQuery.slice(0, question)}?${params}`;
+}
+
+const URL_IN_TEXT_REGEXP = /\bhttps?:\/\/[^\s"'<>()]+/g;
+
+/**
+ * Removes secrets from free text before it is shown (logs, status output): every
+ * configured secret is replaced by `[REDACTED]`, and URLs inside the text lose user info
+ * and secret-looking query values. Secrets shorter than 4 characters are ignored, so a
+ * one-letter password cannot blank out every "a" in a log.
+ */
+export function createRedactor(secrets: readonly string[]): (text: string) => string {
+  const kept = [...new Set(secrets)].filter((secret) => secret.length >= 4).sort((a, b) =>
+    b.length - a.length
+  );
+  return (text) => {
+    let out = text.includes("://")
+      ? text.replace(URL_IN_TEXT_REGEXP, (url) => redactUrl(url))
+      : text;
+    for (const secret of kept) if (out.includes(secret)) out = out.replaceAll(secret, "[REDACTED]");
+    return out;
+  };
+}
+
+/** Every configured credential: endpoint auth, endpoint header values, inbound keys. */
+export function configuredSecrets(config: Config): string[] {
+  const secrets: string[] = [];
+  for (const endpoint of config.discovery.static.endpoints) {
+    const auth = endpoint.auth;
+    if (auth) {
+      for (const value of [auth.token, auth.key, auth.password]) if (value) secrets.push(value);
+    }
+    secrets.push(...Object.values(endpoint.headers));
+  }
+  for (const key of config.server.auth.keys) if (key.key) secrets.push(key.key);
+  return secrets;
 }

@@ -13,15 +13,17 @@ import type { Clock } from "./clock.ts";
 import type { Config } from "./config_schema.ts";
 import { ModelDiscovery } from "./discovery.ts";
 import { Dispatcher } from "./dispatch.ts";
+import { renderModelList } from "./discovery.ts";
 import { HealthChecker } from "./health.ts";
 import { InflightTracker } from "./inflight.ts";
 import type { Logger } from "./log.ts";
 import type { ProfileSet } from "./profiles.ts";
 import { Proxy } from "./proxy.ts";
-import { Registry } from "./registry.ts";
-import type { RequestRecord } from "./request_record.ts";
+import { type ModelCard, Registry } from "./registry.ts";
+import { configuredSecrets, createRedactor } from "./redact.ts";
 import type { ConnInfo } from "./runtime.ts";
 import { StickyTable } from "./sticky.ts";
+import { Telemetry } from "./telemetry.ts";
 import { WakeCoordinator } from "./wake.ts";
 
 /** What the service needs from its surroundings. */
@@ -35,6 +37,12 @@ export interface ServiceDeps {
   canConnect: (hostname: string, port: number, timeoutMs: number) => Promise<boolean>;
   /** @default {Math.random} */
   random?: () => number;
+  /** The runtime's name, version and memory figures, for status output. */
+  runtime: {
+    name: string;
+    version: string;
+    memory(): { rss: number; heapUsed: number; heapTotal: number; external: number };
+  };
 }
 
 /** A built olla-ts. */
@@ -44,34 +52,11 @@ export interface Service {
   readonly inflight: InflightTracker;
   readonly health: HealthChecker;
   readonly discovery: ModelDiscovery;
+  readonly telemetry: Telemetry;
   /** Starts health checks and model discovery. */
   start(): void;
   /** Stops every timer. */
   stop(): void;
-}
-
-/** Writes the access-log line for a finished request. */
-function accessLog(logger: Logger, record: RequestRecord): void {
-  logger.info("access", {
-    request_id: record.id,
-    client: record.clientIp,
-    key: record.keyName,
-    method: record.method,
-    path: record.safePath,
-    route: record.route,
-    model: record.model,
-    endpoint: record.endpoint,
-    status: record.status,
-    bytes_in: record.bytesIn,
-    bytes_out: record.bytesOut,
-    duration_ms: record.endedAt === undefined
-      ? undefined
-      : Math.round((record.endedAt - record.startedAt) * 1000) / 1000,
-    failovers: record.failovers.length > 0 ? record.failovers : undefined,
-    routing: record.routing ? `${record.routing.decision}:${record.routing.reason}` : undefined,
-    outcome: record.outcome,
-    error: record.error,
-  });
 }
 
 /** Builds the service. */
@@ -147,6 +132,23 @@ export function createService(deps: ServiceDeps): Service {
   });
   const dispatcher = new Dispatcher({ config, registry, proxy, discovery, wake, sticky, clock });
   const inflight = new InflightTracker();
+  const telemetry = new Telemetry({
+    config,
+    registry,
+    inflight,
+    admissions,
+    logger,
+    runtime: deps.runtime,
+    now: () => clock.now(),
+  });
+  const nativeFormats = Object.fromEntries(
+    profiles.all.map((
+      profile,
+    ) => [
+      profile.name,
+      (cards: readonly ModelCard[]) => renderModelList(profile.models.format, cards),
+    ]),
+  );
   const app = createApp({
     config,
     logger,
@@ -155,9 +157,12 @@ export function createService(deps: ServiceDeps): Service {
     registry,
     profiles,
     dispatcher,
-    onFinished: (record) => {
-      if (config.server.request_logging) accessLog(logger, record);
-    },
+    telemetry,
+    admissions,
+    nativeFormats,
+    redact: createRedactor(configuredSecrets(config)),
+    runtime: { ...deps.runtime, memory: () => ({ ...deps.runtime.memory() }) },
+    onFinished: (record) => telemetry.observe(record),
   });
   return {
     fetch: (request, info) => app.fetch(request, info ?? { remoteAddr: "" }),
@@ -165,6 +170,7 @@ export function createService(deps: ServiceDeps): Service {
     inflight,
     health,
     discovery,
+    telemetry,
     start() {
       health.start();
       discovery.start();

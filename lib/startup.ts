@@ -12,7 +12,7 @@ import type { Config } from "./config_schema.ts";
 import type { InflightTracker } from "./inflight.ts";
 import { Logger } from "./log.ts";
 import type { RunningServer, Runtime } from "./runtime.ts";
-import { redactUrl } from "./redact.ts";
+import { configuredSecrets, createRedactor, redactUrl } from "./redact.ts";
 import { NAME, VERSION } from "./version.ts";
 
 /** Parses the command line; prints help or version and exits when asked to. */
@@ -72,20 +72,6 @@ export async function loadConfigOrExit(
   }
 }
 
-/** Every configured credential, so the logger can redact them wherever they appear. */
-export function configuredSecrets(config: Config): string[] {
-  const secrets: string[] = [];
-  for (const endpoint of config.discovery.static.endpoints) {
-    const auth = endpoint.auth;
-    if (auth) {
-      for (const value of [auth.token, auth.key, auth.password]) if (value) secrets.push(value);
-    }
-    secrets.push(...Object.values(endpoint.headers));
-  }
-  for (const key of config.server.auth.keys) if (key.key) secrets.push(key.key);
-  return secrets;
-}
-
 /** The process logger: JSON lines on stdout, or text on a terminal / when configured. */
 export function createLogger(runtime: Runtime, config: Config): Logger {
   const format = config.logging.format === "auto"
@@ -95,7 +81,7 @@ export function createLogger(runtime: Runtime, config: Config): Logger {
     level: config.logging.level,
     format,
     write: runtime.writeStdout,
-    secrets: configuredSecrets(config),
+    redact: createRedactor(configuredSecrets(config)),
   });
 }
 

@@ -70,6 +70,11 @@ export async function startOlla(
     clock: systemClock,
     fetch: globalThis.fetch,
     canConnect,
+    runtime: {
+      name: "test",
+      version: "0",
+      memory: () => ({ rss: 1, heapUsed: 1, heapTotal: 1, external: 0 }),
+    },
   });
   const server = await serve((request, info) => service.fetch(request, info));
   service.start();

@@ -11,10 +11,11 @@ import type { Context } from "hono";
 import type { AppEnv } from "../app.ts";
 import type { Config } from "../config_schema.ts";
 import type { Dispatcher } from "../dispatch.ts";
+import { renderModelList } from "../discovery.ts";
 import { OllaError } from "../errors.ts";
 import { OLLA } from "../headers.ts";
 import { findRule, type Profile, type ProfileSet, type RouteRule } from "../profiles.ts";
-import type { EndpointView, Registry } from "../registry.ts";
+import type { EndpointView, ModelCard, Registry } from "../registry.ts";
 
 /** Collaborators of the provider routes. */
 export interface ProviderRouteDeps {
@@ -101,21 +102,21 @@ function sleepAnswer(registry: Registry, scope: readonly EndpointView[]): Respon
 }
 
 /**
- * The model list of endpoints that can serve now (and sleeping ones that would be woken),
- * each card as its backend reported it, de-duplicated by id in configuration order.
+ * The models of endpoints that can serve now (and sleeping ones that would be woken),
+ * de-duplicated by id in configuration order.
  */
-export function modelCards(
+export function servableCards(
   registry: Registry,
   scope: readonly EndpointView[],
   wakeOnDemand: boolean,
-): Record<string, unknown>[] {
-  const seen = new Map<string, Record<string, unknown>>();
+): ModelCard[] {
+  const seen = new Map<string, ModelCard>();
   for (const endpoint of scope) {
     const wakeable = endpoint.status === "sleeping" &&
       (endpoint.config.wake_on_demand ?? wakeOnDemand);
     if (!registry.isRoutable(endpoint) && !wakeable) continue;
     for (const card of endpoint.models?.values() ?? []) {
-      if (!seen.has(card.id)) seen.set(card.id, { ...card.raw });
+      if (!seen.has(card.id)) seen.set(card.id, card);
     }
   }
   return [...seen.values()];
@@ -196,10 +197,12 @@ export function providerHandler(deps: ProviderRouteDeps) {
       case "sleep_status":
         return sleepAnswer(deps.registry, scope);
       case "models":
-        return Response.json({
-          object: "list",
-          data: modelCards(deps.registry, scope, deps.config.proxy.wake_on_demand),
-        });
+        return Response.json(
+          renderModelList(
+            profile.models.format,
+            servableCards(deps.registry, scope, deps.config.proxy.wake_on_demand),
+          ),
+        );
       case "refuse":
         throw new OllaError(rule.status ?? 404, rule.message ?? "Not available through olla-ts", {
           code: "route_refused",
