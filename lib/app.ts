@@ -8,7 +8,10 @@
  *
  * @module
  */
-import { type Context, Hono } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { cors } from "hono/cors";
+import { resolveClientIp } from "./client_ip.ts";
+import type { Cidr } from "./cidr.ts";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config_schema.ts";
 import type { Dispatcher } from "./dispatch.ts";
@@ -19,7 +22,7 @@ import type { Logger } from "./log.ts";
 import type { ProfileSet } from "./profiles.ts";
 import { redactPathAndQuery } from "./redact.ts";
 import type { Registry } from "./registry.ts";
-import { RequestRecord } from "./request_record.ts";
+import { RequestRecord, splitTarget } from "./request_record.ts";
 import { type InternalRouteDeps, registerInternalRoutes } from "./routes/internal.ts";
 import { getModel, listModels, type ModelRouteDeps } from "./routes/models.ts";
 import { providerHandler } from "./routes/provider.ts";
@@ -42,9 +45,22 @@ export interface AppDeps extends InternalRouteDeps, ModelRouteDeps {
   dispatcher: Dispatcher;
   /** Called once per request when its answer has been sent completely. */
   onFinished: (record: RequestRecord) => void;
+  /** Limits, keys and access rules (lib/guard.ts). */
+  guard: MiddlewareHandler<AppEnv>;
+  trustedProxies: readonly Cidr[];
 }
 
 const REQUEST_ID_REGEXP = /^[\x21-\x7e]{1,128}$/;
+
+/** Headers browsers may read when CORS is on: every X-Olla-* header olla-ts sets, and the limits. */
+const EXPOSED_HEADERS = [
+  ...Object.values(OLLA),
+  "server-timing",
+  "retry-after",
+  "x-ratelimit-limit",
+  "x-ratelimit-remaining",
+  "x-ratelimit-reset",
+];
 
 /** The client's `X-Request-ID` when it is at most 128 printable ASCII characters, else a new id. */
 export function requestIdFor(request: Request): string {
@@ -56,11 +72,20 @@ function ms(value: number): string {
   return value.toFixed(3).replace(/\.?0+$/, "");
 }
 
+/**
+ * A client-supplied string made safe for a header value: printable ASCII is kept as it is
+ * (every real model id), anything else is percent-encoded, and the length is bounded.
+ */
+function headerSafe(value: string): string {
+  const safe = /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
+  return safe.length > 256 ? safe.slice(0, 256) : safe;
+}
+
 /** Sets the `X-Olla-*` and `Server-Timing` headers the record supports. */
 export function applyRecordHeaders(headers: Headers, record: RequestRecord): void {
   headers.set(OLLA.requestId, record.id);
   if (record.endpoint) headers.set(OLLA.endpoint, record.endpoint);
-  if (record.model) headers.set(OLLA.model, record.model);
+  if (record.model) headers.set(OLLA.model, headerSafe(record.model));
   if (record.backendType) headers.set(OLLA.backendType, record.backendType);
   const responseTime = record.responseTimeMs;
   if (responseTime !== undefined) headers.set(OLLA.responseTime, `${Math.round(responseTime)}ms`);
@@ -100,15 +125,17 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       return response;
     }
     const end = inflight.begin();
-    const clientIp = c.env?.remoteAddr ?? "";
-    const url = c.req.url;
-    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+    const clientIp = resolveClientIp(c.env?.remoteAddr ?? "", c.req.raw.headers, {
+      trustProxyHeaders: deps.config.server.rate_limits.trust_proxy_headers,
+      trustedProxies: deps.trustedProxies,
+    });
+    const target = splitTarget(c.req.url);
     const record = new RequestRecord(
       requestIdFor(c.req.raw),
       c.req.method,
       clientIp,
       clock.now(),
-      redactPathAndQuery(url.slice(pathStart)),
+      redactPathAndQuery(`${target.path}${target.search}`),
     );
     c.set("record", record);
     c.set("clientIp", clientIp);
@@ -135,6 +162,19 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     });
   });
 
+  const corsConfig = deps.config.server.cors;
+  if (corsConfig.enabled) {
+    app.use(cors({
+      origin: corsConfig.allowed_origins.includes("*") ? "*" : [...corsConfig.allowed_origins],
+      allowMethods: [...corsConfig.allowed_methods],
+      allowHeaders: corsConfig.allowed_headers.includes("*") ? [] : [...corsConfig.allowed_headers],
+      exposeHeaders: [...new Set([...EXPOSED_HEADERS, ...corsConfig.exposed_headers])],
+      credentials: corsConfig.allow_credentials,
+      maxAge: corsConfig.max_age,
+    }));
+  }
+  app.use(deps.guard);
+
   /** A handler that records its route template (a bounded label for metrics). */
   const route = <H extends (c: Context<AppEnv>) => Response | Promise<Response>>(
     template: string,
@@ -155,7 +195,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.notFound((c) =>
     errorResponse(
-      new OllaError(404, `No route for ${c.req.method} ${new URL(c.req.url).pathname}`, {
+      new OllaError(404, `No route for ${c.req.method} ${splitTarget(c.req.url).path}`, {
         code: "route_not_found",
         fault: "client",
       }),

@@ -20,14 +20,17 @@ export interface ReadBodyOptions {
   clock: Clock;
 }
 
+/**
+ * Answers to a body olla-ts stopped reading close the connection: the unread rest of the
+ * body would otherwise be taken for the next request on it.
+ */
+const CLOSE = { connection: "close" };
+
 function tooLarge(maxBytes: number): OllaError {
   return new OllaError(
     413,
     `Request body is larger than the ${maxBytes}-byte limit (server.request_limits.max_body_size)`,
-    {
-      code: "request_too_large",
-      fault: "client",
-    },
+    { code: "request_too_large", fault: "client", headers: CLOSE },
   );
 }
 
@@ -49,23 +52,36 @@ export async function readBody(request: Request, options: ReadBodyOptions): Prom
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
-  let timedOut = false;
-  const timer = clock.setTimeout(() => {
-    timedOut = true;
-    reader.cancel().catch(() => {});
-  }, timeoutMs);
+  let timer: unknown;
+  // Raced rather than cancelled: a read pending on a silent client does not always end
+  // when its reader is cancelled.
+  const timeout = new Promise<never>((_, reject) => {
+    timer = clock.setTimeout(
+      () =>
+        reject(
+          new OllaError(
+            408,
+            `The request body did not arrive within ${timeoutMs}ms (server.read_timeout)`,
+            {
+              code: "request_timeout",
+              fault: "client",
+              headers: CLOSE,
+            },
+          ),
+        ),
+      timeoutMs,
+    );
+  });
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await Promise.race([reader.read(), timeout]);
       if (done) break;
       total += value.byteLength;
-      if (total > maxBytes) {
-        await reader.cancel().catch(() => {});
-        throw tooLarge(maxBytes);
-      }
+      if (total > maxBytes) throw tooLarge(maxBytes);
       chunks.push(value);
     }
   } catch (error) {
+    reader.cancel().catch(() => {});
     if (error instanceof OllaError) throw error;
     throw new OllaError(400, "The request body could not be read: the client stopped sending it", {
       code: "body_read_error",
@@ -74,16 +90,6 @@ export async function readBody(request: Request, options: ReadBodyOptions): Prom
     });
   } finally {
     clock.clearTimeout(timer);
-  }
-  if (timedOut) {
-    throw new OllaError(
-      408,
-      `The request body did not arrive within ${timeoutMs}ms (server.read_timeout)`,
-      {
-        code: "request_timeout",
-        fault: "client",
-      },
-    );
   }
   // Stream chunks are never backed by a SharedArrayBuffer.
   if (chunks.length === 1) return chunks[0] as Bytes;

@@ -226,6 +226,15 @@ function validate(config: Config, ctx: ParseContext, knownTypes: readonly string
       'cannot allow credentials with allowed_origins "*"; list the origins instead',
     );
   }
+  if (
+    config.server.auth.enabled && config.server.auth.keys.length === 0 &&
+    config.server.auth.keys_file === undefined
+  ) {
+    ctx.error(
+      ["server", "auth", "keys"],
+      "auth is enabled but no keys are configured (keys or keys_file)",
+    );
+  }
   config.server.auth.keys.forEach((key, index) => {
     const path = ["server", "auth", "keys", index];
     if (key.name.trim() === "") ctx.error([...path, "name"], "every key needs a name");

@@ -150,13 +150,13 @@ export const configSpec = obj({
         env: "OLLA_SERVER_MAX_BODY_SIZE",
         doc: "largest request body in bytes (413 above it)",
       }),
-      max_header_size: pending(size({
+      max_header_size: size({
         default: 1024 ** 2,
         env: "OLLA_SERVER_MAX_HEADER_SIZE",
         doc: "largest total size of request headers (431 above it)",
-      })),
+      }),
     }),
-    rate_limits: pending(obj({
+    rate_limits: obj({
       global_requests_per_minute: num({
         default: 1000,
         min: 0,
@@ -205,8 +205,8 @@ export const configSpec = obj({
         doc: "per-endpoint request limits",
         unsupported: "use max_concurrent_requests on the endpoint instead",
       }),
-    })),
-    cors: pending(obj({
+    }),
+    cors: obj({
       enabled: bool({
         default: false,
         env: "OLLA_SERVER_CORS_ENABLED",
@@ -243,8 +243,8 @@ export const configSpec = obj({
         env: "OLLA_SERVER_CORS_MAX_AGE",
         doc: "preflight cache seconds",
       }),
-    })),
-    auth: pending(obj({
+    }),
+    auth: obj({
       enabled: bool({ default: false, doc: "require an API key on /olla/* routes" }),
       keys: list(
         obj({
@@ -260,13 +260,13 @@ export const configSpec = obj({
         },
       ),
       keys_file: optStr({ doc: "file with one 'name:key' or 'name:key:admin' per line" }),
-    })),
-    internal: pending(obj({
+    }),
+    internal: obj({
       allowed_cidrs: list(str({ default: "", doc: "" }), {
         default: LOOPBACK,
         doc: "clients that may reach /internal/* without an admin key",
       }),
-    })),
+    }),
   }),
   proxy: obj({
     engine: str({

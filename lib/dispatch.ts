@@ -86,12 +86,17 @@ export class Dispatcher {
     const { config, clock, sticky, registry } = this.#deps;
     const { request, record } = target;
     const bodyStarted = clock.now();
-    const body = METHODS_WITHOUT_BODY.has(request.method) ? undefined : await readBody(request, {
-      maxBytes: config.server.request_limits.max_body_size,
-      timeoutMs: config.server.read_timeout,
-      clock,
-    });
-    record.bodyReadMs = clock.now() - bodyStarted;
+    let body;
+    try {
+      body = METHODS_WITHOUT_BODY.has(request.method) ? undefined : await readBody(request, {
+        maxBytes: config.server.request_limits.max_body_size,
+        timeoutMs: config.server.read_timeout,
+        clock,
+      });
+    } finally {
+      // Waiting for the client's upload is not olla-ts's overhead.
+      record.bodyReadMs = clock.now() - bodyStarted;
+    }
     record.bytesIn = body?.byteLength ?? 0;
     const fields = body ? scanBody(body) : {};
     record.model = fields.model;

@@ -30,7 +30,7 @@ import type { EndpointView, Registry } from "./registry.ts";
 import type { RequestRecord } from "./request_record.ts";
 import type { Selection } from "./routing.ts";
 import { teeBody } from "./stream_tee.ts";
-import { describeFetchError, networkFailureKind } from "./upstream_errors.ts";
+import { describeFetchError, isConnectionError, networkFailureKind } from "./upstream_errors.ts";
 import { observerFor } from "./usage.ts";
 
 /** What the proxy needs from the rest of olla-ts. */
@@ -329,8 +329,21 @@ export class Proxy {
         error: new OllaError(504, stop.message, { code: stop.reason, fault: "upstream" }),
       };
     }
-    const kind = networkFailureKind(error);
     const detail = describeFetchError(error);
+    if (!isConnectionError(error)) {
+      // Not the network: fetch refused the request itself. Nothing is wrong with the endpoint.
+      registry.reportAbandoned(endpoint.name);
+      throw new OllaError(
+        502,
+        `Cannot send the request to endpoint "${endpoint.name}": ${detail}`,
+        {
+          code: "upstream_request_invalid",
+          fault: "proxy",
+          cause: error,
+        },
+      );
+    }
+    const kind = networkFailureKind(error);
     if (kind === "reset" && !isRetry) return { kind: "retry_same", reason: "connection_reset" };
     registry.reportFailure(endpoint.name, "connection", detail);
     return {

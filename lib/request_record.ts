@@ -13,6 +13,33 @@ import type { KeySource } from "./sticky.ts";
 import type { StreamOutcome } from "./stream_tee.ts";
 import type { UsageSummary } from "./usage.ts";
 
+/** The parts of a request URL, split without parsing it. */
+export interface RequestTarget {
+  /** `http` or `https`. */
+  readonly proto: string;
+  /** Path as sent (percent-encoding kept). */
+  readonly path: string;
+  /** Query string with its `?`, or "". */
+  readonly search: string;
+}
+
+/**
+ * Splits a request URL into protocol, path and query by position. A URL built from a
+ * client's absurd `Host` header (`evil:99999`) does not parse with `new URL`, so olla-ts
+ * never parses the request URL.
+ */
+export function splitTarget(url: string): RequestTarget {
+  const schemeEnd = url.indexOf("://");
+  const pathStart = url.indexOf("/", schemeEnd + 3);
+  const target = pathStart === -1 ? "/" : url.slice(pathStart);
+  const question = target.indexOf("?");
+  return {
+    proto: url.slice(0, Math.max(0, schemeEnd)) || "http",
+    path: question === -1 ? target : target.slice(0, question),
+    search: question === -1 ? "" : target.slice(question),
+  };
+}
+
 /** Sticky-session outcome, reported in `X-Olla-Sticky-Session`. */
 export type StickyOutcome = "hit" | "miss" | "repin" | "disabled";
 
@@ -35,6 +62,8 @@ export class RequestRecord {
   readonly failovers: string[] = [];
   /** Name of the inbound API key used, when `server.auth` is on. */
   keyName: string | undefined;
+  /** Whether that key is an admin key. */
+  admin = false;
   status = 0;
   bytesIn = 0;
   bytesOut = 0;

@@ -121,6 +121,35 @@ interface BunGlobal {
 
 const globals = globalThis as unknown as { Bun?: BunGlobal };
 
+/**
+ * The request with a URL that parses. From a request with an empty or invalid `Host`
+ * header, Bun 1.4 builds URLs such as `/v1/models?x` (no scheme or host) or
+ * `http://evil:99999/` that neither `new URL` nor Hono's path parsing read correctly;
+ * such a request is rebuilt on a placeholder host (its `Host` header is untouched).
+ * Well-formed requests pass as they are.
+ */
+export function withParsableUrl(request: Request): Request {
+  const url = request.url;
+  const scheme = url.indexOf("://");
+  if (scheme !== -1 && url.charCodeAt(scheme + 3) !== 47 && URL.canParse(url)) return request;
+  // With no Host at all Bun hands over just the path ("/v1/models").
+  const pathStart = scheme === -1 ? url.indexOf("/") : url.indexOf("/", scheme + 3);
+  const target = pathStart === -1 ? "/" : url.slice(pathStart).replace(/^\/+/, "/");
+  try {
+    return new Request(`http://unknown-host${target}`, {
+      method: request.method,
+      headers: request.headers,
+      body: /^(GET|HEAD)$/i.test(request.method) ? undefined : request.body,
+      signal: request.signal,
+      duplex: "half",
+    } as RequestInit);
+  } catch {
+    // A method fetch forbids (TRACE, CONNECT): keep the original; olla-ts reads request
+    // URLs by position (request_record.ts's splitTarget), never by parsing them.
+    return request;
+  }
+}
+
 function createDenoRuntime(): Runtime {
   const encoder = new TextEncoder();
   const writeAll = (file: { writeSync(p: Uint8Array): number }, text: string) => {
@@ -143,7 +172,7 @@ function createDenoRuntime(): Runtime {
     },
     serve({ hostname, port, fetch }) {
       const handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
-        fetch(request, { remoteAddr: info.remoteAddr.hostname });
+        fetch(withParsableUrl(request), { remoteAddr: info.remoteAddr.hostname });
       if (launchedByDenoServe()) {
         let listened: (server: RunningServer) => void = () => {};
         const listening = new Promise<RunningServer>((resolve) => listened = resolve);
@@ -206,7 +235,7 @@ function createBunRuntime(bun: BunGlobal): Runtime {
         maxRequestBodySize,
         development: false,
         fetch: (request, srv) =>
-          fetch(request, { remoteAddr: srv.requestIP(request)?.address ?? "" }),
+          fetch(withParsableUrl(request), { remoteAddr: srv.requestIP(request)?.address ?? "" }),
       });
       // Bun serves a default export that has `fetch` by itself (printing a banner on
       // stdout) unless that export is a Server, so main.ts exports the server it started.

@@ -8,17 +8,21 @@
  */
 import { Admission } from "./admission.ts";
 import { createApp } from "./app.ts";
+import { KeyAuthenticator } from "./auth.ts";
 import { createBalancer } from "./balancer.ts";
+import { parseCidr } from "./cidr.ts";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config_schema.ts";
 import { ModelDiscovery } from "./discovery.ts";
 import { Dispatcher } from "./dispatch.ts";
 import { renderModelList } from "./discovery.ts";
+import { createGuard } from "./guard.ts";
 import { HealthChecker } from "./health.ts";
 import { InflightTracker } from "./inflight.ts";
 import type { Logger } from "./log.ts";
 import type { ProfileSet } from "./profiles.ts";
 import { Proxy } from "./proxy.ts";
+import { RateLimiter } from "./rate_limit.ts";
 import { type ModelCard, Registry } from "./registry.ts";
 import { configuredSecrets, createRedactor } from "./redact.ts";
 import type { ConnInfo } from "./runtime.ts";
@@ -149,7 +153,21 @@ export function createService(deps: ServiceDeps): Service {
       (cards: readonly ModelCard[]) => renderModelList(profile.models.format, cards),
     ]),
   );
+  const rateLimiter = new RateLimiter(config.server.rate_limits, clock);
+  const keys = config.server.auth.keys.map(({ name, key, admin }) => ({
+    name,
+    key: key ?? "",
+    admin,
+  }));
+  const guard = createGuard({
+    config,
+    rateLimiter,
+    authenticator: keys.length > 0 ? new KeyAuthenticator(keys) : undefined,
+    internalCidrs: config.server.internal.allowed_cidrs.map(parseCidr),
+  });
   const app = createApp({
+    guard,
+    trustedProxies: config.server.rate_limits.trusted_proxy_cidrs.map(parseCidr),
     config,
     logger,
     inflight,
@@ -174,10 +192,12 @@ export function createService(deps: ServiceDeps): Service {
     start() {
       health.start();
       discovery.start();
+      rateLimiter.start();
     },
     stop() {
       health.stop();
       discovery.stop();
+      rateLimiter.stop();
     },
   };
 }

@@ -22,7 +22,19 @@ export function rawRequest(
       socket.destroy();
       reject(new Error("raw request timed out"));
     }, timeoutMs);
-    socket.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+    socket.on("data", (chunk: Uint8Array) => {
+      chunks.push(chunk);
+      // A complete response with a Content-Length ends the exchange even if the server
+      // keeps the connection open.
+      const sofar = parseResponse(new TextDecoder().decode(Buffer.concat(chunks)));
+      const length = Number(sofar.headers["content-length"] ?? NaN);
+      if (
+        sofar.status > 0 && Number.isFinite(length) &&
+        new TextEncoder().encode(sofar.body).length >= length
+      ) {
+        socket.destroy();
+      }
+    });
     socket.on("error", (error) => {
       clearTimeout(timer);
       reject(error);

@@ -10,6 +10,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app.ts";
 import { OllaError } from "../errors.ts";
+import { splitTarget } from "../request_record.ts";
 import type { ModelCard, Registry } from "../registry.ts";
 import type { EndpointView } from "../registry.ts";
 
@@ -105,7 +106,7 @@ function render(deps: ModelRouteDeps, entries: ModelEntry[], format: string): un
 /** `GET /olla/models`. */
 export function listModels(deps: ModelRouteDeps) {
   return function modelList(c: Context<AppEnv>): Response {
-    const params = new URL(c.req.url).searchParams;
+    const params = new URLSearchParams(splitTarget(c.req.url).search);
     return c.json(
       render(deps, collect(deps.registry, params), params.get("format") ?? "unified") as object,
     );
@@ -115,17 +116,18 @@ export function listModels(deps: ModelRouteDeps) {
 /** `GET /olla/models/{id}`, where the id is the rest of the path and may contain `/`. */
 export function getModel(deps: ModelRouteDeps) {
   return function modelById(c: Context<AppEnv>): Response {
-    const url = new URL(c.req.url);
+    const target = splitTarget(c.req.url);
+    const params = new URLSearchParams(target.search);
     let id: string;
     try {
-      id = decodeURIComponent(url.pathname.slice("/olla/models/".length));
+      id = decodeURIComponent(target.path.slice("/olla/models/".length));
     } catch {
       throw new OllaError(400, "The model id in the path is not valid percent-encoding", {
         code: "invalid_path",
         fault: "client",
       });
     }
-    const entry = collect(deps.registry, url.searchParams).find((candidate) => candidate.id === id);
+    const entry = collect(deps.registry, params).find((candidate) => candidate.id === id);
     if (!entry) {
       throw new OllaError(404, `The model '${id}' is not served by any endpoint`, {
         code: "model_not_found",
@@ -133,7 +135,7 @@ export function getModel(deps: ModelRouteDeps) {
         param: "model",
       });
     }
-    const format = url.searchParams.get("format") ?? "unified";
+    const format = params.get("format") ?? "unified";
     if (format === "unified") return c.json(unified(deps.registry, entry));
     const list = render(deps, [entry], format) as { data?: unknown[] };
     return c.json((Array.isArray(list.data) ? list.data[0] : list) as object);

@@ -16,6 +16,7 @@ import { OllaError } from "../errors.ts";
 import { OLLA } from "../headers.ts";
 import { findRule, type Profile, type ProfileSet, type RouteRule } from "../profiles.ts";
 import type { EndpointView, ModelCard, Registry } from "../registry.ts";
+import { splitTarget } from "../request_record.ts";
 
 /** Collaborators of the provider routes. */
 export interface ProviderRouteDeps {
@@ -142,6 +143,13 @@ function managementTarget(
       { code: "management_disabled", fault: "policy" },
     );
   }
+  if (deps.config.server.auth.enabled && !c.get("record").admin) {
+    throw new OllaError(
+      403,
+      `${profile.displayName} management routes need an admin key (server.auth.keys[].admin)`,
+      { code: "admin_key_required", fault: "policy" },
+    );
+  }
   const name = c.req.header(OLLA.targetEndpoint);
   const endpoint = name === undefined ? undefined : deps.registry.get(name);
   if (!endpoint || endpoint.profile !== profile) {
@@ -168,8 +176,14 @@ export function providerHandler(deps: ProviderRouteDeps) {
         fault: "client",
       });
     }
-    const url = new URL(c.req.url);
-    const path = subPath(url.pathname, prefix);
+    const url = splitTarget(c.req.url);
+    const path = subPath(url.path, prefix);
+    if (!URL.canParse(`http://upstream/${path}${url.search}`)) {
+      throw new OllaError(400, "The request path or query string is not a valid URL", {
+        code: "invalid_path",
+        fault: "client",
+      });
+    }
     const rule = findRule(profile, path);
     record.provider = profile.name;
     record.backendType = profile.name;
@@ -188,7 +202,7 @@ export function providerHandler(deps: ProviderRouteDeps) {
     const scope = deps.registry.endpoints.filter((endpoint) => endpoint.profile === profile);
     const forwarding = {
       clientIp: c.get("clientIp"),
-      proto: url.protocol.slice(0, -1),
+      proto: url.proto,
       host: c.req.header("host") ?? null,
     };
     switch (rule.action) {
