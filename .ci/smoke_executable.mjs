@@ -30,12 +30,12 @@ child.stdout.on("data", async (chunk) => {
   child.listening = true;
   clearTimeout(timer);
   const { address } = JSON.parse(line);
-  const response = await fetch(`${address}/internal/health`);
+  const response = await fetch(new URL("/internal/health", address));
   const body = await response.json();
   if (response.status !== 200 || body.status !== "healthy") {
     fail(`health answered ${response.status}`);
   }
-  console.log(`GET ${address}/internal/health -> ${response.status} ${JSON.stringify(body)}`);
+  console.log(`GET /internal/health -> ${response.status} ${JSON.stringify(body)}`);
   child.kill("SIGTERM");
 });
 child.on("exit", (code, signal) => {

@@ -45,6 +45,14 @@ export function redactPathAndQuery(pathAndQuery: string): string {
 
 const URL_IN_TEXT_REGEXP = /\bhttps?:\/\/[^\s"'<>()]+/g;
 
+/** A URL found in text, redacted only when it holds user info or secret-looking parameters. */
+function redactIfSecret(url: string): string {
+  const query = url.indexOf("?");
+  const risky = url.slice(0, query === -1 ? undefined : query).includes("@") ||
+    (query !== -1 && SECRET_PARAM_REGEXP.test(url.slice(query)));
+  return risky ? redactUrl(url) : url;
+}
+
 /**
  * Removes secrets from free text before it is shown (logs, status output): every
  * configured secret is replaced by `[REDACTED]`, and URLs inside the text lose user info
@@ -56,9 +64,7 @@ export function createRedactor(secrets: readonly string[]): (text: string) => st
     b.length - a.length
   );
   return (text) => {
-    let out = text.includes("://")
-      ? text.replace(URL_IN_TEXT_REGEXP, (url) => redactUrl(url))
-      : text;
+    let out = text.includes("://") ? text.replace(URL_IN_TEXT_REGEXP, redactIfSecret) : text;
     for (const secret of kept) if (out.includes(secret)) out = out.replaceAll(secret, "[REDACTED]");
     return out;
   };
