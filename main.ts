@@ -7,7 +7,6 @@
  * @module
  */
 import { systemClock } from "./lib/clock.ts";
-import { BUILT_IN_PROFILES, ProfileSet } from "./lib/profiles.ts";
 import { detectRuntime } from "./lib/runtime.ts";
 import { createService } from "./lib/service.ts";
 import {
@@ -20,9 +19,8 @@ import {
 
 const runtime = detectRuntime();
 const cli = handleCommandLine(runtime);
-const profiles = new ProfileSet(BUILT_IN_PROFILES);
-const loaded = await loadConfigOrExit(runtime, cli, profiles.typeNames);
-const { config } = loaded;
+const loaded = await loadConfigOrExit(runtime, cli);
+const { config, profiles } = loaded;
 const logger = createLogger(runtime, config);
 
 const service = createService({

@@ -26,6 +26,7 @@ import { RequestRecord, splitTarget } from "./request_record.ts";
 import { type InternalRouteDeps, registerInternalRoutes } from "./routes/internal.ts";
 import { getModel, listModels, type ModelRouteDeps } from "./routes/models.ts";
 import { providerHandler } from "./routes/provider.ts";
+import { unifiedHandler } from "./routes/unified.ts";
 import type { ConnInfo } from "./runtime.ts";
 
 /** Hono environment: the connection info the runtime passes, and per-request state. */
@@ -191,6 +192,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   registerInternalRoutes(app, deps, route);
   app.get(...route("/olla/models", listModels(deps)));
   app.get(...route("/olla/models/*", getModel(deps)));
+  app.all("/olla/proxy/*", unifiedHandler(deps));
+  app.all("/olla/openai/*", unifiedHandler(deps));
   app.all("/olla/:prefix/*", providerHandler(deps));
 
   app.notFound((c) =>

@@ -9,10 +9,11 @@
  *
  * @module
  */
-import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
 import { parseCidr } from "./cidr.ts";
 import { type Config, configSpec } from "./config_schema.ts";
 import { type Issue, ParseContext, type Path } from "./schema.ts";
+import { readYaml } from "./yaml_source.ts";
+import type { ProfileSet } from "./profiles.ts";
 
 export type { Config, EndpointConfig } from "./config_schema.ts";
 
@@ -55,8 +56,8 @@ export interface LoadConfigOptions {
   env: (name: string) => string | undefined;
   readTextFile: (path: string) => Promise<string>;
   isFile: (path: string) => Promise<boolean>;
-  /** Endpoint types that have a provider profile. */
-  knownTypes: readonly string[];
+  /** Loads the provider profiles the configuration asks for (its `proxy.profiles_dir`). */
+  loadProfiles: (config: Config) => Promise<ProfileSet>;
 }
 
 /** Default file looked for in the working directory. */
@@ -91,12 +92,19 @@ export async function locateConfigFile(
  *
  * @throws {ConfigError} listing every problem found.
  */
-export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConfig> {
+export async function loadConfig(
+  options: LoadConfigOptions,
+): Promise<LoadedConfig & { profiles: ProfileSet }> {
   const source = await locateConfigFile(options);
   const text = source === undefined ? "" : await options.readTextFile(source);
-  const loaded = parseConfig(text, { ...options, source });
+  // Endpoint types are checked against the profiles, which the configuration itself may
+  // extend (proxy.profiles_dir): read it once for that, then validate it whole.
+  const profiles = await options.loadProfiles(
+    parseConfig(text, { ...options, source, knownTypes: undefined }).config,
+  );
+  const loaded = parseConfig(text, { ...options, source, knownTypes: profiles.typeNames });
   const config = await resolveSecretFiles(loaded.config, options.readTextFile, source);
-  return { ...loaded, config: deepFreeze(config) };
+  return { ...loaded, config: deepFreeze(config), profiles };
 }
 
 /**
@@ -109,39 +117,23 @@ export function parseConfig(
   options: {
     source?: string;
     env: (name: string) => string | undefined;
-    knownTypes: readonly string[];
+    /** Endpoint types with a profile; `undefined` skips the type check (first pass). */
+    knownTypes: readonly string[] | undefined;
   },
 ): LoadedConfig {
   const label = options.source ?? "built-in defaults";
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const at = (offset: number) => {
-    const { line, col } = lineCounter.linePos(offset);
-    return `${options.source ?? "config"}:${line}:${col}`;
-  };
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      label,
-      doc.errors.map((error) => ({
-        path: "",
-        location: at(error.pos[0]),
-        message: `YAML syntax error: ${error.message.split("\n")[0]}`,
-      })),
-    );
-  }
-  const locate = (path: Path) => {
-    const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
-    return node?.range ? at(node.range[0]) : undefined;
-  };
-  const ctx = new ParseContext(options.env, locate);
-  const raw = doc.contents === null ? {} : doc.toJS();
-  if (doc.contents !== null && !isMap(doc.contents)) {
+  const yaml = readYaml(text, options.source ?? "config");
+  if (yaml.syntaxErrors.length > 0) throw new ConfigError(label, yaml.syntaxErrors);
+  const ctx = new ParseContext(options.env, yaml.locate);
+  if (!yaml.isMapping) {
     ctx.error(
       [],
-      `the file must hold a mapping of sections, got ${isSeq(doc.contents) ? "a list" : "a value"}`,
+      `the file must hold a mapping of sections, got ${
+        Array.isArray(yaml.value) ? "a list" : "a value"
+      }`,
     );
   }
-  const interpolated = interpolate(isMap(doc.contents) ? raw : {}, [], ctx);
+  const interpolated = interpolate(yaml.isMapping ? yaml.value ?? {} : {}, [], ctx);
   const config = configSpec.parse(interpolated, [], ctx);
   validate(config, ctx, options.knownTypes);
   if (ctx.errors.length > 0) throw new ConfigError(label, ctx.errors);
@@ -174,7 +166,11 @@ function interpolate(value: unknown, path: Path, ctx: ParseContext): unknown {
 }
 
 /** Cross-field checks the schema cannot express. */
-function validate(config: Config, ctx: ParseContext, knownTypes: readonly string[]): void {
+function validate(
+  config: Config,
+  ctx: ParseContext,
+  knownTypes: readonly string[] | undefined,
+): void {
   const seen = new Map<string, number>();
   config.discovery.static.endpoints.forEach((endpoint, index) => {
     const path = ["discovery", "static", "endpoints", index];
@@ -189,7 +185,7 @@ function validate(config: Config, ctx: ParseContext, knownTypes: readonly string
       seen.set(endpoint.name, index);
     }
     validateUrl(endpoint.url, [...path, "url"], ctx);
-    if (!knownTypes.includes(endpoint.type)) {
+    if (knownTypes && !knownTypes.includes(endpoint.type)) {
       ctx.error(
         [...path, "type"],
         endpoint.type === ""

@@ -35,14 +35,6 @@ const LOAD_BALANCER_ALIASES = {
   least_connections: "least-connections",
 } as const;
 
-/**
- * Marks a key whose behaviour is still being built: accepted, and reported at startup.
- * Removed key by key as the features land.
- */
-function pending<S>(spec: S): S {
-  return { ...spec, unsupported: "not yet implemented in this version of olla-ts" };
-}
-
 const PRIVATE_AND_LOOPBACK = ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
 const LOOPBACK = ["127.0.0.0/8", "::1/128"];
 
@@ -334,8 +326,8 @@ export const configSpec = obj({
       doc: "delay between attempts",
       unsupported: "failover goes to a different endpoint at once",
     }),
-    profiles_dir: pending(optStr({ doc: "directory of extra provider profiles (*.yaml)" })),
-    profile_filter: pending(obj({
+    profiles_dir: optStr({ doc: "directory of extra or overriding provider profiles (*.yaml)" }),
+    profile_filter: obj({
       include: list(str({ default: "", doc: "" }), {
         default: [],
         doc: "profile name globs to load",
@@ -344,7 +336,7 @@ export const configSpec = obj({
         default: [],
         doc: "profile name globs to skip",
       }),
-    })),
+    }),
     allow_management_routes: bool({
       default: false,
       doc: "forward LMDeploy sleep/wakeup/abort/weights routes (admin key needed with server.auth)",

@@ -48,6 +48,8 @@ export interface DispatchRequest {
    * state (waking a sleeping engine must reach it), with no model routing and no failover.
    */
   direct?: EndpointView;
+  /** For a model no endpoint in scope serves: a better answer than 404, if there is one. */
+  explainUnknownModel?: (model: string) => OllaError | undefined;
   forwarding: { clientIp: string; proto: string; host: string | null };
 }
 
@@ -197,6 +199,8 @@ export class Dispatcher {
   ): OllaError {
     const { clock, wake } = this.#deps;
     if (!selection.known && model !== undefined) {
+      const explained = target.explainUnknownModel?.(model);
+      if (explained) return explained;
       return new OllaError(
         404,
         `The model '${model}' is not served by any ${target.scopeLabel} endpoint`,

@@ -11,6 +11,8 @@ import { ConfigError, formatIssue, loadConfig, type LoadedConfig } from "./confi
 import type { Config } from "./config_schema.ts";
 import type { InflightTracker } from "./inflight.ts";
 import { Logger } from "./log.ts";
+import { loadProfiles, ProfileError } from "./profile_loader.ts";
+import type { ProfileSet } from "./profiles.ts";
 import type { RunningServer, Runtime } from "./runtime.ts";
 import { configuredSecrets, createRedactor, redactUrl } from "./redact.ts";
 import { NAME, VERSION } from "./version.ts";
@@ -42,20 +44,27 @@ export function handleCommandLine(runtime: Runtime): CliOptions {
 export async function loadConfigOrExit(
   runtime: Runtime,
   cli: CliOptions,
-  knownTypes: readonly string[],
-): Promise<LoadedConfig> {
+): Promise<LoadedConfig & { profiles: ProfileSet }> {
   try {
     const loaded = await loadConfig({
       flagPath: cli.configPath,
       env: runtime.env,
       readTextFile: runtime.readTextFile,
       isFile: runtime.isFile,
-      knownTypes,
+      loadProfiles: (config) =>
+        loadProfiles({
+          dir: config.proxy.profiles_dir,
+          include: config.proxy.profile_filter.include,
+          exclude: config.proxy.profile_filter.exclude,
+          listDir: runtime.listDir,
+          readTextFile: runtime.readTextFile,
+        }),
     });
     if (cli.validateConfig) {
       const lines = [
         `Configuration is valid: ${loaded.source ?? "built-in defaults"}`,
         `  ${loaded.config.discovery.static.endpoints.length} endpoint(s)`,
+        `  profiles: ${loaded.profiles.all.map((profile) => profile.name).join(", ")}`,
         ...loaded.warnings.map((issue) => `  warning: ${formatIssue(issue)}`),
         ...loaded.unsupported.map((key) => `  not yet supported: ${key.path} (${key.reason})`),
       ];
@@ -64,7 +73,7 @@ export async function loadConfigOrExit(
     }
     return loaded;
   } catch (error) {
-    const message = error instanceof ConfigError
+    const message = error instanceof ConfigError || error instanceof ProfileError
       ? error.message
       : `Cannot load configuration: ${error}`;
     runtime.writeStderr(`${message}\n`);

@@ -175,6 +175,7 @@ export function jsonUsageObserver(): UsageObserver {
 /** The observer for an answer of this content type, or none for other bodies. */
 export function observerFor(contentType: string | null): UsageObserver | undefined {
   if (contentType?.startsWith("text/event-stream")) return sseUsageObserver();
-  if (contentType?.includes("json")) return jsonUsageObserver();
+  // NDJSON (Ollama's streams) is not one JSON document; it is passed through unobserved.
+  if (contentType?.startsWith("application/json")) return jsonUsageObserver();
   return undefined;
 }

@@ -2,6 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { loadConfig } from "../lib/config.ts";
+import { BUILT_IN_PROFILES, ProfileSet } from "../lib/profiles.ts";
 import { type FakeLmdeploy, startFakeLmdeploy } from "./_fake_lmdeploy.ts";
 import { startOlla, type TestOlla } from "./_harness.ts";
 import { tempFile } from "./_olla_process.ts";
@@ -122,7 +123,7 @@ describe("inbound API keys", () => {
         path === "config.yaml"
           ? `server:\n  auth:\n    enabled: true\n    keys_file: ${file}\n    keys:\n      - { name: env-user, key: "\${KEY}" }\n`
           : (await import("node:fs/promises")).readFile(path, "utf8"),
-      knownTypes: ["lmdeploy"],
+      loadProfiles: () => Promise.resolve(new ProfileSet(BUILT_IN_PROFILES)),
     });
     assert.deepEqual(
       loaded.config.server.auth.keys.map(({ name, key, admin }) => [name, key, admin]),
@@ -142,7 +143,7 @@ describe("inbound API keys", () => {
           path === "config.yaml"
             ? `server:\n  auth:\n    enabled: true\n    keys_file: ${file}\n`
             : (await import("node:fs/promises")).readFile(path, "utf8"),
-        knownTypes: ["lmdeploy"],
+        loadProfiles: () => Promise.resolve(new ProfileSet(BUILT_IN_PROFILES)),
       }),
       /expected 'name:key' or 'name:key:admin'/,
     );

@@ -224,6 +224,12 @@ export function providerHandler(deps: ProviderRouteDeps) {
         });
       case "management":
       case "proxy": {
+        if (scope.length === 0) {
+          throw new OllaError(404, `No ${profile.displayName} endpoints are configured`, {
+            code: "no_endpoints_of_type",
+            fault: "client",
+          });
+        }
         const direct = rule.action === "management"
           ? managementTarget(c, deps, profile)
           : undefined;
