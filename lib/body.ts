@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Clock } from "./clock.ts";
+import type { Deadline, Deadlines } from "./deadlines.ts";
 import { OllaError } from "./errors.ts";
 
 /** Bytes backed by a plain ArrayBuffer, as `fetch` and `Response` accept them. */
@@ -17,7 +17,7 @@ export type Bytes = Uint8Array<ArrayBuffer>;
 export interface ReadBodyOptions {
   maxBytes: number;
   timeoutMs: number;
-  clock: Clock;
+  deadlines: Deadlines;
 }
 
 /**
@@ -42,36 +42,56 @@ function tooLarge(maxBytes: number): OllaError {
  * @throws {OllaError} 413 over the limit, 408 on timeout, 400 when the client aborts.
  */
 export async function readBody(request: Request, options: ReadBodyOptions): Promise<Bytes> {
-  const { maxBytes, timeoutMs, clock } = options;
+  const { maxBytes, timeoutMs, deadlines } = options;
   if (!request.body) return new Uint8Array(0);
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > maxBytes) {
     await request.body.cancel().catch(() => {});
     throw tooLarge(maxBytes);
   }
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  let timer: unknown;
   // Raced rather than cancelled: a read pending on a silent client does not always end
   // when its reader is cancelled.
+  let deadline: Deadline | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = clock.setTimeout(
-      () =>
-        reject(
-          new OllaError(
-            408,
-            `The request body did not arrive within ${timeoutMs}ms (server.read_timeout)`,
-            {
-              code: "request_timeout",
-              fault: "client",
-              headers: CLOSE,
-            },
-          ),
+    deadline = deadlines.after(timeoutMs, () =>
+      reject(
+        new OllaError(
+          408,
+          `The request body did not arrive within ${timeoutMs}ms (server.read_timeout)`,
+          {
+            code: "request_timeout",
+            fault: "client",
+            headers: CLOSE,
+          },
         ),
-      timeoutMs,
-    );
+      ));
   });
+  try {
+    // A declared length is enforced by the runtime's HTTP parser, so the native
+    // arrayBuffer() (one copy, no per-chunk promises) is safe; chunked bodies are counted.
+    if (declared !== null) {
+      return new Uint8Array(await Promise.race([request.arrayBuffer(), timeout]));
+    }
+    return await readChunked(request.body.getReader(), maxBytes, timeout);
+  } catch (error) {
+    if (error instanceof OllaError) throw error;
+    throw new OllaError(400, "The request body could not be read: the client stopped sending it", {
+      code: "body_read_error",
+      fault: "client",
+      cause: error,
+    });
+  } finally {
+    deadline?.cancel();
+  }
+}
+
+async function readChunked(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  maxBytes: number,
+  timeout: Promise<never>,
+): Promise<Bytes> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
   try {
     for (;;) {
       const { done, value } = await Promise.race([reader.read(), timeout]);
@@ -82,14 +102,7 @@ export async function readBody(request: Request, options: ReadBodyOptions): Prom
     }
   } catch (error) {
     reader.cancel().catch(() => {});
-    if (error instanceof OllaError) throw error;
-    throw new OllaError(400, "The request body could not be read: the client stopped sending it", {
-      code: "body_read_error",
-      fault: "client",
-      cause: error,
-    });
-  } finally {
-    clock.clearTimeout(timer);
+    throw error;
   }
   // Stream chunks are never backed by a SharedArrayBuffer.
   if (chunks.length === 1) return chunks[0] as Bytes;

@@ -9,6 +9,7 @@
  */
 import { readBody, scanBody } from "./body.ts";
 import type { Clock } from "./clock.ts";
+import type { Deadlines } from "./deadlines.ts";
 import type { Config } from "./config_schema.ts";
 import type { ModelDiscovery } from "./discovery.ts";
 import { OllaError } from "./errors.ts";
@@ -29,6 +30,7 @@ export interface DispatcherDeps {
   wake: WakeCoordinator;
   sticky: StickyTable;
   clock: Clock;
+  deadlines: Deadlines;
 }
 
 /** One proxied request, as the route hands it over. */
@@ -93,7 +95,7 @@ export class Dispatcher {
       body = METHODS_WITHOUT_BODY.has(request.method) ? undefined : await readBody(request, {
         maxBytes: config.server.request_limits.max_body_size,
         timeoutMs: config.server.read_timeout,
-        clock,
+        deadlines: this.#deps.deadlines,
       });
     } finally {
       // Waiting for the client's upload is not olla-ts's overhead.

@@ -20,7 +20,8 @@
 import type { Admission } from "./admission.ts";
 import type { Balancer } from "./balancer.ts";
 import { type Bytes, replaceModel } from "./body.ts";
-import type { Clock, TimerId } from "./clock.ts";
+import type { Clock } from "./clock.ts";
+import type { Deadlines } from "./deadlines.ts";
 import type { Config } from "./config_schema.ts";
 import { OllaError } from "./errors.ts";
 import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
@@ -29,7 +30,7 @@ import { parseRetryAfter } from "./probe.ts";
 import type { EndpointView, Registry } from "./registry.ts";
 import type { RequestRecord } from "./request_record.ts";
 import type { Selection } from "./routing.ts";
-import { teeBody } from "./stream_tee.ts";
+import { type StreamOutcome, teeBody } from "./stream_tee.ts";
 import { describeFetchError, isConnectionError, networkFailureKind } from "./upstream_errors.ts";
 import { observerFor } from "./usage.ts";
 
@@ -39,6 +40,7 @@ export interface ProxyDeps {
   balancer: Balancer;
   admissions: ReadonlyMap<string, Admission>;
   clock: Clock;
+  deadlines: Deadlines;
   logger: Logger;
   fetch: typeof fetch;
   /** Whether a TCP connection to host:port opens within the time (the connect watchdog). */
@@ -87,6 +89,8 @@ class AttemptStop extends Error {
 }
 
 const SLEEPING_REGEXP = /sleeping/i;
+/** Non-streamed answers up to this size are handed on whole rather than streamed. */
+const MAX_WHOLE_BODY = 1024 * 1024;
 const MAX_ERROR_BODY = 64 * 1024;
 
 /** Forwards requests with failover; one instance serves the whole app. */
@@ -200,36 +204,30 @@ export class Proxy {
     const onClientAbort = () => controller.abort(request.signal.reason);
     request.signal.addEventListener("abort", onClientAbort, { once: true });
     const started = clock.now();
-    const timers: TimerId[] = [];
-    const stopAfter = (ms: number, stop: () => AttemptStop | undefined) => {
-      timers.push(clock.setTimeout(() => {
-        const reason = stop();
-        if (reason) controller.abort(reason);
-      }, Math.max(0, ms)));
-    };
     const untilDeadline = deadline === undefined ? Infinity : deadline - started;
     const deadlineFirst = untilDeadline <= proxy.response_header_timeout;
-    stopAfter(
+    const headerTimer = this.#deps.deadlines.after(
       Math.min(proxy.response_header_timeout, untilDeadline),
       () =>
-        deadlineFirst
-          ? new AttemptStop(
-            "deadline",
-            "The request exceeded proxy.response_timeout before the backend answered",
-          )
-          : new AttemptStop(
-            "header_timeout",
-            `Endpoint "${endpoint.name}" sent no response headers within ${proxy.response_header_timeout}ms`,
-          ),
+        controller.abort(
+          deadlineFirst
+            ? new AttemptStop(
+              "deadline",
+              "The request exceeded proxy.response_timeout before the backend answered",
+            )
+            : new AttemptStop(
+              "header_timeout",
+              `Endpoint "${endpoint.name}" sent no response headers within ${proxy.response_header_timeout}ms`,
+            ),
+        ),
     );
-    const url = new URL(endpoint.baseUrl);
-    const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
-    timers.push(clock.setTimeout(async () => {
+    const watchdog = this.#deps.deadlines.after(proxy.connection_timeout, async () => {
       // fetch cannot tell connecting from waiting for a slow prefill, so a quiet upstream
       // is checked with a separate TCP connect: unreachable means fail over now.
       if (controller.signal.aborted) return;
+      const { hostname, port } = endpoint.address;
       const reachable = await this.#deps.canConnect(
-        url.hostname,
+        hostname,
         port,
         Math.min(proxy.connection_timeout, 5_000),
       );
@@ -241,9 +239,10 @@ export class Proxy {
           ),
         );
       }
-    }, proxy.connection_timeout));
+    });
     const clearTimers = () => {
-      for (const timer of timers) clock.clearTimeout(timer);
+      headerTimer.cancel();
+      watchdog.cancel();
     };
 
     const model = request.selection.modelFor(endpoint);
@@ -295,7 +294,7 @@ export class Proxy {
     record.upstreamHeadersAt = now;
     return {
       kind: "answered",
-      response: this.#stream(response, request, controller, deadline, finish, onClientAbort),
+      response: await this.#respond(response, request, controller, deadline, finish, onClientAbort),
     };
   }
 
@@ -380,52 +379,103 @@ export class Proxy {
     return { kind: "failover", reason: `upstream_${status}`, answer };
   }
 
-  /** The client's answer: the backend's status and cleaned headers, body through the stream stage. */
-  #stream(
+  /**
+   * The client's answer: the backend's status and cleaned headers, and its body either
+   * handed on whole (a complete, bounded, non-streamed answer) or through the stream stage.
+   */
+  async #respond(
     response: Response,
     request: ForwardRequest,
     controller: AbortController,
     deadline: number | undefined,
     finish: () => void,
     onClientAbort: () => void,
-  ): Response {
+  ): Promise<Response> {
     const { record } = request;
+    const { clock, deadlines } = this.#deps;
     const headers = clientResponseHeaders(response.headers);
     const contentType = response.headers.get("content-type");
     const observer = observerFor(contentType);
-    if (!response.body) {
+    const sse = contentType?.startsWith("text/event-stream") ?? false;
+    const length = Number(response.headers.get("content-length") ?? Number.NaN);
+    const settle = (outcome: StreamOutcome, bytes: number, error?: unknown) => {
       request.signal.removeEventListener("abort", onClientAbort);
       finish();
-      record.outcome = "complete";
-      record.usage = observer?.finish();
-      return new Response(null, { status: response.status, headers });
+      record.outcome = outcome;
+      record.bytesOut = bytes;
+      record.endedAt = clock.now();
+      if (outcome !== "complete" && outcome !== "client_cancelled") {
+        record.error = describeFetchError(error);
+        record.fault = "upstream";
+        if (record.endpoint && outcome === "upstream_error") {
+          this.#deps.registry.reportFailure(
+            record.endpoint,
+            "server_error",
+            `answer broke: ${record.error}`,
+          );
+        }
+      }
+    };
+    if (!response.body || (!sse && Number.isFinite(length) && length <= MAX_WHOLE_BODY)) {
+      // A complete, bounded answer (LMDeploy sends a non-streamed completion in one piece
+      // once generation ends): handing on its bytes changes nothing the client sees and
+      // costs far less than a stream stage. Nothing has reached the client yet, so a body
+      // that breaks becomes a clean 502/504 instead of a truncated answer.
+      const wait = Math.min(
+        this.#deps.proxy.read_timeout || Infinity,
+        (deadline ?? Infinity) - clock.now(),
+      );
+      const timer = Number.isFinite(wait)
+        ? deadlines.after(
+          wait,
+          () => controller.abort(new AttemptStop("deadline", "The answer's body stopped arriving")),
+        )
+        : undefined;
+      let bytes: Bytes;
+      try {
+        bytes = new Uint8Array(await response.arrayBuffer());
+      } catch (error) {
+        const stopped = controller.signal.reason instanceof AttemptStop;
+        settle(
+          request.signal.aborted ? "client_cancelled" : stopped ? "deadline" : "upstream_error",
+          0,
+          error,
+        );
+        if (request.signal.aborted) throw clientClosed(error);
+        throw new OllaError(
+          stopped ? 504 : 502,
+          `The answer from endpoint "${record.endpoint}" broke off`,
+          {
+            code: stopped ? "response_timeout" : "upstream_body_error",
+            fault: "upstream",
+            cause: error,
+          },
+        );
+      } finally {
+        timer?.cancel();
+      }
+      settle("complete", bytes.byteLength);
+      // Usage is read after the answer has been handed to the runtime.
+      record.finishesWith(
+        Promise.resolve().then(() => {
+          observer?.push(bytes, record.upstreamHeadersAt ?? clock.now());
+          record.usage = observer?.finish();
+        }),
+      );
+      return new Response(response.body ? bytes : null, { status: response.status, headers });
     }
     let done: () => void = () => {};
     record.finishesWith(new Promise<void>((resolve) => done = resolve));
     const body = teeBody(response.body, {
-      clock: this.#deps.clock,
+      clock,
+      deadlines,
       idleTimeoutMs: this.#deps.proxy.read_timeout,
       deadline,
-      sse: contentType?.startsWith("text/event-stream") ?? false,
+      sse,
       abortUpstream: (reason) => controller.abort(reason),
       onChunk: observer ? (chunk, now) => observer.push(chunk, now) : undefined,
       onEnd: (outcome, bytes, error) => {
-        request.signal.removeEventListener("abort", onClientAbort);
-        finish();
-        record.outcome = outcome;
-        record.bytesOut = bytes;
-        record.endedAt = this.#deps.clock.now();
-        if (outcome !== "complete" && outcome !== "client_cancelled") {
-          record.error = describeFetchError(error);
-          record.fault = "upstream";
-          if (record.endpoint && outcome === "upstream_error") {
-            this.#deps.registry.reportFailure(
-              record.endpoint,
-              "server_error",
-              `stream broke: ${record.error}`,
-            );
-          }
-        }
+        settle(outcome, bytes, error);
         record.usage = observer?.finish();
         done();
       },

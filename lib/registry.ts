@@ -78,6 +78,8 @@ export interface EndpointView {
   readonly baseUrl: string;
   /** Headers from `auth` and `headers`, sent on every upstream request and probe. */
   readonly outboundHeaders: readonly (readonly [string, string])[];
+  /** Host and port, for the connect watchdog. */
+  readonly address: { readonly hostname: string; readonly port: number };
   readonly status: EndpointStatus;
   readonly lastError: string | undefined;
   readonly lastCheckAt: number | undefined;
@@ -116,6 +118,7 @@ class Endpoint implements EndpointView {
   rateLimitedUntil = 0;
   readonly outboundHeaders: readonly (readonly [string, string])[];
   readonly baseUrl: string;
+  readonly address: { readonly hostname: string; readonly port: number };
   readonly breaker: CircuitBreaker;
   readonly keepModel: (id: string) => boolean;
 
@@ -127,6 +130,10 @@ class Endpoint implements EndpointView {
     this.outboundHeaders = endpointHeaders(config);
     const url = new URL(config.url);
     this.baseUrl = config.preserve_path ? url.href.replace(/\/+$/, "") : url.origin;
+    this.address = {
+      hostname: url.hostname.replace(/^\[|\]$/g, ""),
+      port: Number(url.port || (url.protocol === "https:" ? 443 : 80)),
+    };
     this.breaker = breaker;
     this.keepModel = globFilter(config.model_filter.include, config.model_filter.exclude);
   }

@@ -14,6 +14,7 @@ import { parseCidr } from "./cidr.ts";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config_schema.ts";
 import { ModelDiscovery } from "./discovery.ts";
+import { Deadlines } from "./deadlines.ts";
 import { Dispatcher } from "./dispatch.ts";
 import { renderModelList } from "./discovery.ts";
 import { createGuard } from "./guard.ts";
@@ -124,8 +125,10 @@ export function createService(deps: ServiceDeps): Service {
   registry.onChange(({ endpoint }) => {
     if (!registry.isRoutable(endpoint)) sticky.unpinEndpoint(endpoint.name);
   });
+  const deadlines = new Deadlines(clock);
   const proxy = new Proxy({
     registry,
+    deadlines,
     balancer: createBalancer(config.proxy.load_balancer, deps.random),
     admissions,
     clock,
@@ -134,7 +137,16 @@ export function createService(deps: ServiceDeps): Service {
     canConnect: deps.canConnect,
     proxy: config.proxy,
   });
-  const dispatcher = new Dispatcher({ config, registry, proxy, discovery, wake, sticky, clock });
+  const dispatcher = new Dispatcher({
+    config,
+    registry,
+    proxy,
+    discovery,
+    wake,
+    sticky,
+    clock,
+    deadlines,
+  });
   const inflight = new InflightTracker();
   const telemetry = new Telemetry({
     config,
@@ -198,6 +210,7 @@ export function createService(deps: ServiceDeps): Service {
       health.stop();
       discovery.stop();
       rateLimiter.stop();
+      deadlines.clear();
     },
   };
 }

@@ -2,6 +2,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readBody, replaceModel, scanBody } from "../lib/body.ts";
+import { Deadlines } from "../lib/deadlines.ts";
 import { OllaError } from "../lib/errors.ts";
 import { FakeClock } from "./_fake_clock.ts";
 
@@ -59,7 +60,11 @@ describe("replaceModel()", () => {
 });
 
 describe("readBody()", () => {
-  const options = (maxBytes: number) => ({ maxBytes, timeoutMs: 1_000, clock: new FakeClock() });
+  const options = (maxBytes: number) => ({
+    maxBytes,
+    timeoutMs: 1_000,
+    deadlines: new Deadlines(new FakeClock()),
+  });
 
   test("reads a body under the limit", async () => {
     const request = new Request("http://x/", { method: "POST", body: "hello" });
@@ -102,7 +107,11 @@ describe("readBody()", () => {
       "http://x/",
       { method: "POST", body: stream, duplex: "half" } as RequestInit,
     );
-    const reading = readBody(request, { maxBytes: 100, timeoutMs: 500, clock });
+    const reading = readBody(request, {
+      maxBytes: 100,
+      timeoutMs: 500,
+      deadlines: new Deadlines(clock),
+    });
     const rejected = assert.rejects(
       reading,
       (e: OllaError) => e.status === 408 && /read_timeout/.test(e.message),

@@ -3,6 +3,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createBalancer } from "../lib/balancer.ts";
 import { configSpec } from "../lib/config_schema.ts";
+import { Deadlines } from "../lib/deadlines.ts";
 import { silentLogger } from "../lib/log.ts";
 import { Proxy } from "../lib/proxy.ts";
 import { RequestRecord } from "../lib/request_record.ts";
@@ -31,6 +32,7 @@ function setup(script: FetchScript, reachable: (host: string) => boolean) {
     balancer: createBalancer("priority", () => 0),
     admissions: new Map(),
     clock,
+    deadlines: new Deadlines(clock),
     logger: silentLogger,
     fetch,
     canConnect: (host) => {

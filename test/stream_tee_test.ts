@@ -1,6 +1,7 @@
 // deno-lint-ignore-file no-non-null-assertion
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { Deadlines } from "../lib/deadlines.ts";
 import { type StreamOutcome, teeBody } from "../lib/stream_tee.ts";
 import { sseUsageObserver } from "../lib/usage.ts";
 import { FakeClock, settle } from "./_fake_clock.ts";
@@ -37,6 +38,7 @@ function tee(
   const seen: string[] = [];
   const stream = teeBody(source, {
     clock,
+    deadlines: new Deadlines(clock),
     idleTimeoutMs: options.idleTimeoutMs ?? 0,
     deadline: options.deadline,
     sse: options.sse ?? true,

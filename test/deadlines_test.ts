@@ -1,0 +1,56 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { Deadlines } from "../lib/deadlines.ts";
+import { FakeClock } from "./_fake_clock.ts";
+
+describe("Deadlines", () => {
+  test("fires callbacks in time order at their exact times", async () => {
+    const clock = new FakeClock();
+    const deadlines = new Deadlines(clock);
+    const fired: string[] = [];
+    const start = clock.now();
+    deadlines.after(300, () => fired.push(`c@${clock.now() - start}`));
+    deadlines.after(100, () => fired.push(`a@${clock.now() - start}`));
+    deadlines.after(200, () => fired.push(`b@${clock.now() - start}`));
+    await clock.advance(99);
+    assert.deepEqual(fired, []);
+    await clock.advance(201);
+    assert.deepEqual(fired, ["a@100", "b@200", "c@300"]);
+    assert.equal(deadlines.size, 0);
+  });
+
+  test("a cancelled deadline never fires, and no timer is left once all are cancelled", async () => {
+    const clock = new FakeClock();
+    const deadlines = new Deadlines(clock);
+    let fired = false;
+    const first = deadlines.after(100, () => fired = true);
+    const second = deadlines.after(50, () => fired = true);
+    second.cancel();
+    first.cancel();
+    first.cancel();
+    assert.equal(clock.pending, 0);
+    await clock.advance(200);
+    assert.equal(fired, false);
+  });
+
+  test("holds one clock timer however many deadlines are armed", () => {
+    const clock = new FakeClock();
+    const deadlines = new Deadlines(clock);
+    for (let i = 0; i < 1_000; i++) deadlines.after(10_000 + i, () => {});
+    assert.equal(clock.pending, 1);
+  });
+
+  test("compacts cancelled entries so long timeouts at a high rate cannot pile up", async () => {
+    const clock = new FakeClock();
+    const deadlines = new Deadlines(clock);
+    const keeper = deadlines.after(600_000, () => {});
+    let fired = 0;
+    for (let i = 0; i < 50_000; i++) deadlines.after(600_000, () => fired++).cancel();
+    assert.equal(deadlines.size, 1);
+    const late = deadlines.after(10, () => fired++);
+    await clock.advance(10);
+    assert.equal(fired, 1, "only the live deadline fired");
+    keeper.cancel();
+    late.cancel();
+  });
+});
