@@ -82,8 +82,22 @@ type AttemptResult =
   | { kind: "failover"; reason: string; answer?: FailedAnswer; error?: OllaError }
   | { kind: "retry_same"; reason: string };
 
+/** An attempt that has its response headers, as the answer stages need it. */
+interface Attempt {
+  endpoint: EndpointView;
+  request: ForwardRequest;
+  controller: AbortController;
+  deadline: number | undefined;
+  /** Ends the attempt at the registry and frees its admission slot (idempotent). */
+  finish: () => void;
+  onClientAbort: () => void;
+}
+
 class AttemptStop extends Error {
-  constructor(readonly reason: "header_timeout" | "connect_timeout" | "deadline", message: string) {
+  constructor(
+    readonly reason: "header_timeout" | "connect_timeout" | "body_timeout" | "deadline",
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -292,10 +306,15 @@ export class Proxy {
       registry.reportSuccess(endpoint.name, now - started);
     }
     record.upstreamHeadersAt = now;
-    return {
-      kind: "answered",
-      response: await this.#respond(response, request, controller, deadline, finish, onClientAbort),
-    };
+    return await this.#respond(
+      endpoint,
+      response,
+      request,
+      controller,
+      deadline,
+      finish,
+      onClientAbort,
+    );
   }
 
   /** Classifies a fetch that threw: client gone, olla-ts's own timeout, or a network failure. */
@@ -384,103 +403,152 @@ export class Proxy {
    * handed on whole (a complete, bounded, non-streamed answer) or through the stream stage.
    */
   async #respond(
+    endpoint: EndpointView,
     response: Response,
     request: ForwardRequest,
     controller: AbortController,
     deadline: number | undefined,
     finish: () => void,
     onClientAbort: () => void,
-  ): Promise<Response> {
-    const { record } = request;
-    const { clock, deadlines } = this.#deps;
-    const headers = clientResponseHeaders(response.headers);
+  ): Promise<AttemptResult> {
     const contentType = response.headers.get("content-type");
-    const observer = observerFor(contentType);
     const sse = contentType?.startsWith("text/event-stream") ?? false;
     const length = Number(response.headers.get("content-length") ?? Number.NaN);
-    const settle = (outcome: StreamOutcome, bytes: number, error?: unknown) => {
-      request.signal.removeEventListener("abort", onClientAbort);
-      finish();
-      record.outcome = outcome;
-      record.bytesOut = bytes;
-      record.endedAt = clock.now();
-      if (outcome !== "complete" && outcome !== "client_cancelled") {
-        record.error = describeFetchError(error);
-        record.fault = "upstream";
-        if (record.endpoint && outcome === "upstream_error") {
-          this.#deps.registry.reportFailure(
-            record.endpoint,
-            "server_error",
-            `answer broke: ${record.error}`,
-          );
-        }
-      }
-    };
+    const attempt: Attempt = { endpoint, request, controller, deadline, finish, onClientAbort };
     if (!response.body || (!sse && Number.isFinite(length) && length <= MAX_WHOLE_BODY)) {
-      // A complete, bounded answer (LMDeploy sends a non-streamed completion in one piece
-      // once generation ends): handing on its bytes changes nothing the client sees and
-      // costs far less than a stream stage. Nothing has reached the client yet, so a body
-      // that breaks becomes a clean 502/504 instead of a truncated answer.
-      const wait = Math.min(
-        this.#deps.proxy.read_timeout || Infinity,
-        (deadline ?? Infinity) - clock.now(),
+      return await this.#answerWhole(response, attempt);
+    }
+    return { kind: "answered", response: this.#answerStreamed(response, response.body, attempt) };
+  }
+
+  /**
+   * A complete, bounded answer (LMDeploy sends a non-streamed completion in one piece once
+   * generation ends) is read whole and handed on as bytes: the client sees exactly the same
+   * answer, it costs far less than a stream stage, and since nothing has reached the client
+   * yet, a body that breaks or stalls fails over like a refused connection instead of
+   * arriving truncated.
+   */
+  async #answerWhole(response: Response, attempt: Attempt): Promise<AttemptResult> {
+    const { clock, deadlines, registry } = this.#deps;
+    const { endpoint, request, controller, deadline } = attempt;
+    const { record } = request;
+    const readTimeout = this.#deps.proxy.read_timeout || Infinity;
+    const untilDeadline = (deadline ?? Infinity) - clock.now();
+    const stop = untilDeadline <= readTimeout
+      ? new AttemptStop("deadline", "The request exceeded proxy.response_timeout")
+      : new AttemptStop(
+        "body_timeout",
+        `Endpoint "${endpoint.name}" stopped sending its answer for longer than proxy.read_timeout`,
       );
-      const timer = Number.isFinite(wait)
-        ? deadlines.after(
-          wait,
-          () => controller.abort(new AttemptStop("deadline", "The answer's body stopped arriving")),
-        )
-        : undefined;
-      let bytes: Bytes;
-      try {
-        bytes = new Uint8Array(await response.arrayBuffer());
-      } catch (error) {
-        const stopped = controller.signal.reason instanceof AttemptStop;
-        settle(
-          request.signal.aborted ? "client_cancelled" : stopped ? "deadline" : "upstream_error",
-          0,
-          error,
-        );
-        if (request.signal.aborted) throw clientClosed(error);
-        throw new OllaError(
-          stopped ? 504 : 502,
-          `The answer from endpoint "${record.endpoint}" broke off`,
-          {
-            code: stopped ? "response_timeout" : "upstream_body_error",
-            fault: "upstream",
-            cause: error,
-          },
-        );
-      } finally {
-        timer?.cancel();
+    const wait = Math.min(readTimeout, untilDeadline);
+    const timer = Number.isFinite(wait)
+      ? deadlines.after(wait, () => controller.abort(stop))
+      : undefined;
+    let bytes: Bytes;
+    try {
+      bytes = new Uint8Array(await response.arrayBuffer());
+    } catch (error) {
+      this.#release(attempt);
+      if (request.signal.aborted) {
+        registry.reportAbandoned(endpoint.name);
+        throw clientClosed(error);
       }
-      settle("complete", bytes.byteLength);
+      const stopped = controller.signal.reason === stop;
+      if (stopped && stop.reason === "deadline") {
+        registry.reportAbandoned(endpoint.name);
+        throw new OllaError(504, stop.message, { code: "response_timeout", fault: "upstream" });
+      }
+      const message = stopped
+        ? stop.message
+        : `The answer from endpoint "${endpoint.name}" broke off: ${describeFetchError(error)}`;
+      registry.reportFailure(endpoint.name, stopped ? "timeout" : "server_error", message);
+      return {
+        kind: "failover",
+        reason: stopped ? "body_timeout" : "body_broken",
+        error: new OllaError(stopped ? 504 : 502, message, {
+          code: stopped ? "body_timeout" : "upstream_body_error",
+          fault: "upstream",
+          cause: error,
+        }),
+      };
+    } finally {
+      timer?.cancel();
+    }
+    this.#settle(attempt, "complete", bytes.byteLength);
+    const observer = observerFor(response.headers.get("content-type"));
+    if (observer) {
       // Usage is read after the answer has been handed to the runtime.
       record.finishesWith(
         Promise.resolve().then(() => {
-          observer?.push(bytes, record.upstreamHeadersAt ?? clock.now());
-          record.usage = observer?.finish();
+          observer.push(bytes, record.upstreamHeadersAt ?? clock.now());
+          record.usage = observer.finish();
         }),
       );
-      return new Response(response.body ? bytes : null, { status: response.status, headers });
     }
+    return {
+      kind: "answered",
+      response: new Response(response.body ? bytes : null, {
+        status: response.status,
+        headers: clientResponseHeaders(response.headers),
+      }),
+    };
+  }
+
+  /** An answer of unknown or large size, or a stream: through the stream stage. */
+  #answerStreamed(
+    response: Response,
+    body: ReadableStream<Uint8Array>,
+    attempt: Attempt,
+  ): Response {
+    const { clock, deadlines } = this.#deps;
+    const { record } = attempt.request;
+    const contentType = response.headers.get("content-type");
+    const observer = observerFor(contentType);
     let done: () => void = () => {};
     record.finishesWith(new Promise<void>((resolve) => done = resolve));
-    const body = teeBody(response.body, {
+    const stream = teeBody(body, {
       clock,
       deadlines,
       idleTimeoutMs: this.#deps.proxy.read_timeout,
-      deadline,
-      sse,
-      abortUpstream: (reason) => controller.abort(reason),
+      deadline: attempt.deadline,
+      sse: contentType?.startsWith("text/event-stream") ?? false,
+      abortUpstream: (reason) => attempt.controller.abort(reason),
       onChunk: observer ? (chunk, now) => observer.push(chunk, now) : undefined,
       onEnd: (outcome, bytes, error) => {
-        settle(outcome, bytes, error);
+        this.#settle(attempt, outcome, bytes, error);
         record.usage = observer?.finish();
         done();
       },
     });
-    return new Response(body, { status: response.status, headers });
+    return new Response(stream, {
+      status: response.status,
+      headers: clientResponseHeaders(response.headers),
+    });
+  }
+
+  /** Frees the attempt's admission slot and stops listening for the client's abort. */
+  #release(attempt: Attempt): void {
+    attempt.request.signal.removeEventListener("abort", attempt.onClientAbort);
+    attempt.finish();
+  }
+
+  /** Records how an answered attempt ended; a broken answer counts against its endpoint. */
+  #settle(attempt: Attempt, outcome: StreamOutcome, bytes: number, error?: unknown): void {
+    this.#release(attempt);
+    const { record } = attempt.request;
+    record.outcome = outcome;
+    record.bytesOut = bytes;
+    record.endedAt = this.#deps.clock.now();
+    if (outcome === "complete" || outcome === "client_cancelled") return;
+    record.error = describeFetchError(error);
+    record.fault = "upstream";
+    if (outcome === "upstream_error") {
+      this.#deps.registry.reportFailure(
+        attempt.endpoint.name,
+        "server_error",
+        `answer broke: ${record.error}`,
+      );
+    }
   }
 }
 

@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type FakeLmdeploy, startFakeLmdeploy } from "./_fake_lmdeploy.ts";
 import { configYaml, endpointYaml, readChunks, startOlla, type TestOlla } from "./_harness.ts";
-import { startStaleServer } from "./_stale_server.ts";
+import { startRawServer } from "./_raw_server.ts";
 
 const MODEL = "internlm/internlm2_5-7b-chat";
 const SLOW_PROBES = "        check_interval: 1h\n";
@@ -79,7 +79,7 @@ describe("failover before the answer starts", () => {
   });
 
   test("a stale keep-alive connection the backend closed is retried on a fresh one", async () => {
-    const stale = await startStaleServer();
+    const stale = await startRawServer("stale-keepalive");
     const olla = await startOlla(configYaml([quietEndpoint("stale", stale.url)]));
     try {
       for (let i = 0; i < 6; i++) {
@@ -94,6 +94,40 @@ describe("failover before the answer starts", () => {
       await stale.close();
     }
   });
+
+  for (
+    const [fault, status, code] of [
+      ["truncated-body", 502, "upstream_body_error"],
+      ["stalled-body", 504, "body_timeout"],
+    ] as const
+  ) {
+    test(`a non-streamed answer with a ${fault} fails over; alone, it is a ${status}, never a truncated 200`, async () => {
+      const broken = await startRawServer(fault);
+      const fake = await startFakeLmdeploy();
+      const yaml = (endpoints: string[]) =>
+        configYaml(endpoints, "proxy:\n  load_balancer: priority\n  read_timeout: 300ms\n");
+      const pair = await startOlla(yaml([
+        quietEndpoint("broken", broken.url, "        priority: 100\n"),
+        quietEndpoint("gpu", fake.url, "        priority: 50\n"),
+      ]));
+      const alone = await startOlla(yaml([quietEndpoint("broken", broken.url)]));
+      try {
+        const served = await chat(pair);
+        assert.equal(served.status, 200);
+        assert.equal(served.headers.get("x-olla-endpoint"), "gpu");
+        assert.equal(served.headers.get("x-olla-failovers"), "1");
+        assert.equal((await served.json()).object, "chat.completion");
+
+        const failed = await chat(alone);
+        assert.equal(failed.status, status);
+        assert.equal((await failed.json()).error.code, code);
+        assert.equal(alone.service.registry.get("broken")?.failures, 1);
+      } finally {
+        await Promise.all([pair.close(), alone.close()]);
+        await Promise.all([broken.close(), fake.close()]);
+      }
+    });
+  }
 
   test("a stale connection on one endpoint fails over to another when the retry fails too", async () => {
     await withFleet(2, {}, async (olla, [first]) => {

@@ -1,15 +1,23 @@
 /**
- * A minimal LMDeploy-like HTTP/1.1 server over node:net that reproduces the keep-alive
- * race LMDeploy's uvicorn causes (it closes connections idle for 5 s): every connection
- * serves one request with `Connection: keep-alive`, then drops the next request sent on
- * it without answering, as if the server had closed it just as the client reused it.
+ * A minimal LMDeploy-like HTTP/1.1 server over node:net, for faults a web-standard server
+ * cannot produce:
+ *
+ * - `stale-keepalive` reproduces the keep-alive race LMDeploy's uvicorn causes (it closes
+ *   connections idle for 5 s): every connection serves one request with
+ *   `Connection: keep-alive`, then drops the next request sent on it without answering,
+ *   as if the server had closed it just as the client reused it.
+ * - `truncated-body`: a POST is answered 200 with its full `content-length` but only half
+ *   the body, then the connection drops.
+ * - `stalled-body`: the same half body, then silence with the connection open.
  */
 import { Buffer } from "node:buffer";
 import { createServer, type Socket } from "node:net";
 
-export interface StaleServer {
+export type RawFault = "stale-keepalive" | "truncated-body" | "stalled-body";
+
+export interface RawServer {
   readonly url: string;
-  /** Requests dropped on reused connections. */
+  /** Requests dropped on reused connections (`stale-keepalive`). */
   readonly resets: number;
   /** Requests answered. */
   readonly served: number;
@@ -50,7 +58,7 @@ function answer(method: string, path: string): { status: number; body: string } 
   return { status: 404, body: '{"detail":"Not Found"}' };
 }
 
-export function startStaleServer(): Promise<StaleServer> {
+export function startRawServer(fault: RawFault): Promise<RawServer> {
   let resets = 0;
   let served = 0;
   const sockets = new Set<Socket>();
@@ -69,7 +77,7 @@ export function startStaleServer(): Promise<StaleServer> {
         if (buffered.length < headerEnd + 4 + length) return;
         buffered = buffered.subarray(headerEnd + 4 + length);
         requests++;
-        if (requests > 1) {
+        if (fault === "stale-keepalive" && requests > 1) {
           resets++;
           socket.destroy();
           return;
@@ -77,12 +85,14 @@ export function startStaleServer(): Promise<StaleServer> {
         const [method, path] = head.split(" ");
         const { status, body } = answer(method, path);
         served++;
-        socket.write(
-          `HTTP/1.1 ${status} OK\r\ncontent-type: application/json\r\ncontent-length: ${
-            Buffer.byteLength(body)
-          }\r\n` +
-            `connection: keep-alive\r\n\r\n${body}`,
-        );
+        const responseHead = `HTTP/1.1 ${status} OK\r\ncontent-type: application/json\r\n` +
+          `content-length: ${Buffer.byteLength(body)}\r\nconnection: keep-alive\r\n\r\n`;
+        if (method === "POST" && fault !== "stale-keepalive") {
+          socket.write(responseHead + body.slice(0, body.length >> 1));
+          if (fault === "truncated-body") socket.destroy();
+          return;
+        }
+        socket.write(responseHead + body);
       }
     });
     socket.on("error", () => {});
