@@ -2,9 +2,13 @@
  * Many timeouts, one timer. Every proxied request arms several timeouts (response
  * headers, connect watchdog, stream idle and deadline) that almost always end cancelled;
  * arming a runtime timer for each costs microseconds per request on Deno. Deadlines keeps
- * them in a binary heap and holds a single clock timer for the earliest, so arming and
- * cancelling are cheap heap operations and the timer is re-armed only when the earliest
- * deadline moves.
+ * them in a binary heap and holds a single clock timer for the earliest, re-armed only
+ * when the earliest deadline moves earlier.
+ *
+ * Each entry knows its place in the heap, so cancelling removes it at once: a cancelled
+ * timeout must not keep its callback (and the request it closes over) alive until its
+ * time, which for a ten-minute header timeout would carry every request into the old
+ * generation of the garbage collector.
  *
  * @module
  */
@@ -19,7 +23,8 @@ interface Entry {
   at: number;
   seq: number;
   callback: () => void;
-  cancelled: boolean;
+  /** Position in the heap; -1 once fired or cancelled. */
+  index: number;
 }
 
 /** A heap of deadlines driven by one timer of `clock`. */
@@ -29,7 +34,6 @@ export class Deadlines {
   #seq = 0;
   #timer: TimerId | undefined;
   #timerAt = Infinity;
-  #live = 0;
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -37,7 +41,7 @@ export class Deadlines {
 
   /** Number of deadlines armed and not yet fired or cancelled. */
   get size(): number {
-    return this.#live;
+    return this.#heap.length;
   }
 
   /** Calls `callback` once `ms` have passed, unless cancelled first. */
@@ -46,30 +50,35 @@ export class Deadlines {
       at: this.#clock.now() + Math.max(0, ms),
       seq: this.#seq++,
       callback,
-      cancelled: false,
+      index: this.#heap.length,
     };
-    this.#push(entry);
-    this.#live++;
+    this.#heap.push(entry);
+    this.#siftUp(entry.index);
     if (entry.at < this.#timerAt) this.#arm(entry.at);
-    return {
-      cancel: () => {
-        if (entry.cancelled) return;
-        entry.cancelled = true;
-        this.#live--;
-        if (this.#live === 0) this.#disarm();
-        // Cancelled entries wait in the heap until their time; long timeouts cancelled
-        // at a high request rate would pile up, so the heap is rebuilt once they dominate.
-        else if (this.#heap.length > 1024 && this.#heap.length > 4 * this.#live) this.#compact();
-      },
-    };
+    return { cancel: () => this.#remove(entry) };
   }
 
   /** Cancels everything (shutdown). */
   clear(): void {
-    for (const entry of this.#heap) entry.cancelled = true;
+    for (const entry of this.#heap) entry.index = -1;
     this.#heap.length = 0;
-    this.#live = 0;
     this.#disarm();
+  }
+
+  #remove(entry: Entry): void {
+    const i = entry.index;
+    if (i < 0) return;
+    entry.index = -1;
+    const last = this.#heap.pop() as Entry;
+    if (i < this.#heap.length) {
+      this.#heap[i] = last;
+      last.index = i;
+      this.#siftDown(i);
+      this.#siftUp(last.index);
+    }
+    // An earlier timer than needed is harmless (it finds nothing due and re-arms);
+    // only an idle heap gives its timer back.
+    if (this.#heap.length === 0) this.#disarm();
   }
 
   #arm(at: number): void {
@@ -82,7 +91,6 @@ export class Deadlines {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#timerAt = Infinity;
-    this.#heap.length = 0;
   }
 
   #fire(): void {
@@ -90,60 +98,46 @@ export class Deadlines {
     this.#timerAt = Infinity;
     const now = this.#clock.now();
     const due: Entry[] = [];
-    while (this.#heap.length > 0 && (this.#heap[0].cancelled || this.#heap[0].at <= now)) {
-      const entry = this.#pop();
-      if (!entry.cancelled) {
-        entry.cancelled = true;
-        this.#live--;
-        due.push(entry);
-      }
+    while (this.#heap.length > 0 && this.#heap[0].at <= now) {
+      const entry = this.#heap[0];
+      this.#remove(entry);
+      due.push(entry);
     }
     if (this.#heap.length > 0) this.#arm(this.#heap[0].at);
     for (const entry of due) entry.callback();
-  }
-
-  #compact(): void {
-    const live = this.#heap.filter((entry) => !entry.cancelled);
-    this.#heap.length = 0;
-    for (const entry of live) this.#push(entry);
-    const earliest = this.#heap[0]?.at ?? Infinity;
-    if (earliest > this.#timerAt) this.#arm(earliest);
   }
 
   #before(a: Entry, b: Entry): boolean {
     return a.at < b.at || (a.at === b.at && a.seq < b.seq);
   }
 
-  #push(entry: Entry): void {
+  #swap(i: number, j: number): void {
     const heap = this.#heap;
-    heap.push(entry);
-    let i = heap.length - 1;
+    [heap[i], heap[j]] = [heap[j], heap[i]];
+    heap[i].index = i;
+    heap[j].index = j;
+  }
+
+  #siftUp(i: number): void {
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!this.#before(heap[i], heap[parent])) break;
-      [heap[i], heap[parent]] = [heap[parent], heap[i]];
+      if (!this.#before(this.#heap[i], this.#heap[parent])) return;
+      this.#swap(i, parent);
       i = parent;
     }
   }
 
-  #pop(): Entry {
+  #siftDown(i: number): void {
     const heap = this.#heap;
-    const top = heap[0];
-    const last = heap.pop() as Entry;
-    if (heap.length > 0) {
-      heap[0] = last;
-      let i = 0;
-      for (;;) {
-        const left = 2 * i + 1;
-        const right = left + 1;
-        let smallest = i;
-        if (left < heap.length && this.#before(heap[left], heap[smallest])) smallest = left;
-        if (right < heap.length && this.#before(heap[right], heap[smallest])) smallest = right;
-        if (smallest === i) break;
-        [heap[i], heap[smallest]] = [heap[smallest], heap[i]];
-        i = smallest;
-      }
+    for (;;) {
+      const left = 2 * i + 1;
+      const right = left + 1;
+      let smallest = i;
+      if (left < heap.length && this.#before(heap[left], heap[smallest])) smallest = left;
+      if (right < heap.length && this.#before(heap[right], heap[smallest])) smallest = right;
+      if (smallest === i) return;
+      this.#swap(i, smallest);
+      i = smallest;
     }
-    return top;
   }
 }

@@ -21,6 +21,17 @@ function labelText(labels: Labels): string {
   return `{${entries.map(([name, value]) => `${name}="${escapeLabel(value)}"`).join(",")}}`;
 }
 
+/**
+ * The map key of a label set: names and values joined with separators no label holds.
+ * Recording happens on every request, so the key avoids the escaping and allocations of
+ * the rendered form, which is built only at scrape time.
+ */
+function seriesKey(labels: Labels): string {
+  let key = "";
+  for (const name in labels) key += `${name}\u0000${labels[name]}\u0001`;
+  return key;
+}
+
 function formatNumber(value: number): string {
   if (value === Infinity) return "+Inf";
   if (value === -Infinity) return "-Inf";
@@ -46,7 +57,7 @@ export class Counter implements Metric {
   constructor(readonly name: string, readonly help: string) {}
 
   inc(labels: Labels = {}, by = 1): void {
-    const key = labelText(labels);
+    const key = seriesKey(labels);
     const entry = this.#values.get(key);
     if (entry) entry.value += by;
     else this.#values.set(key, { labels, value: by });
@@ -54,7 +65,7 @@ export class Counter implements Metric {
 
   /** The current value for these labels (0 when never incremented). */
   get(labels: Labels = {}): number {
-    return this.#values.get(labelText(labels))?.value ?? 0;
+    return this.#values.get(seriesKey(labels))?.value ?? 0;
   }
 
   render(): string[] {
@@ -92,7 +103,7 @@ export class Histogram implements Metric {
   constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[]) {}
 
   observe(labels: Labels, value: number): void {
-    const key = labelText(labels);
+    const key = seriesKey(labels);
     let series = this.#series.get(key);
     if (!series) {
       series = { labels, counts: new Array(this.buckets.length).fill(0), sum: 0, count: 0 };

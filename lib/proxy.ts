@@ -24,7 +24,7 @@ import type { Clock } from "./clock.ts";
 import type { Deadlines } from "./deadlines.ts";
 import type { Config } from "./config_schema.ts";
 import { OllaError } from "./errors.ts";
-import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
+import { setClientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
 import type { Logger } from "./log.ts";
 import { parseRetryAfter } from "./probe.ts";
 import type { EndpointView, Registry } from "./registry.ts";
@@ -272,7 +272,7 @@ export class Proxy {
       ...request.forwarding,
       endpointHeaders: endpoint.outboundHeaders,
     });
-    headers.set("x-request-id", record.id);
+    headers["x-request-id"] = record.id;
 
     let response: Response;
     try {
@@ -384,7 +384,9 @@ export class Proxy {
     if (status !== 429 && status !== 502 && status !== 503 && status !== 504) return undefined;
     const { registry } = this.#deps;
     const body = await readLimited(response, MAX_ERROR_BODY);
-    const answer = { status, headers: clientResponseHeaders(response.headers), body };
+    const headers = new Headers();
+    setClientResponseHeaders(response.headers, headers);
+    const answer = { status, headers, body };
     if (status === 429) {
       const retryAfterMs = parseRetryAfter(response.headers.get("retry-after")) ?? 1_000;
       registry.reportRateLimited(endpoint.name, retryAfterMs);
@@ -434,15 +436,17 @@ export class Proxy {
     const { record } = request;
     const readTimeout = this.#deps.proxy.read_timeout || Infinity;
     const untilDeadline = (deadline ?? Infinity) - clock.now();
-    const stop = untilDeadline <= readTimeout
-      ? new AttemptStop("deadline", "The request exceeded proxy.response_timeout")
-      : new AttemptStop(
-        "body_timeout",
-        `Endpoint "${endpoint.name}" stopped sending its answer for longer than proxy.read_timeout`,
-      );
     const wait = Math.min(readTimeout, untilDeadline);
+    // Built only when the timer fires: an Error captures a stack, which is costly per request.
+    const stopFor = () =>
+      untilDeadline <= readTimeout
+        ? new AttemptStop("deadline", "The request exceeded proxy.response_timeout")
+        : new AttemptStop(
+          "body_timeout",
+          `Endpoint "${endpoint.name}" stopped sending its answer for longer than proxy.read_timeout`,
+        );
     const timer = Number.isFinite(wait)
-      ? deadlines.after(wait, () => controller.abort(stop))
+      ? deadlines.after(wait, () => controller.abort(stopFor()))
       : undefined;
     let bytes: Bytes;
     try {
@@ -453,20 +457,22 @@ export class Proxy {
         registry.reportAbandoned(endpoint.name);
         throw clientClosed(error);
       }
-      const stopped = controller.signal.reason === stop;
-      if (stopped && stop.reason === "deadline") {
+      const stop = controller.signal.reason instanceof AttemptStop
+        ? controller.signal.reason
+        : undefined;
+      if (stop?.reason === "deadline") {
         registry.reportAbandoned(endpoint.name);
         throw new OllaError(504, stop.message, { code: "response_timeout", fault: "upstream" });
       }
-      const message = stopped
+      const message = stop
         ? stop.message
         : `The answer from endpoint "${endpoint.name}" broke off: ${describeFetchError(error)}`;
-      registry.reportFailure(endpoint.name, stopped ? "timeout" : "server_error", message);
+      registry.reportFailure(endpoint.name, stop ? "timeout" : "server_error", message);
       return {
         kind: "failover",
-        reason: stopped ? "body_timeout" : "body_broken",
-        error: new OllaError(stopped ? 504 : 502, message, {
-          code: stopped ? "body_timeout" : "upstream_body_error",
+        reason: stop ? "body_timeout" : "body_broken",
+        error: new OllaError(stop ? 504 : 502, message, {
+          code: stop ? "body_timeout" : "upstream_body_error",
           fault: "upstream",
           cause: error,
         }),
@@ -485,13 +491,9 @@ export class Proxy {
         }),
       );
     }
-    return {
-      kind: "answered",
-      response: new Response(response.body ? bytes : null, {
-        status: response.status,
-        headers: clientResponseHeaders(response.headers),
-      }),
-    };
+    const answer = new Response(response.body ? bytes : null, { status: response.status });
+    setClientResponseHeaders(response.headers, answer.headers);
+    return { kind: "answered", response: answer };
   }
 
   /** An answer of unknown or large size, or a stream: through the stream stage. */
@@ -520,10 +522,9 @@ export class Proxy {
         done();
       },
     });
-    return new Response(stream, {
-      status: response.status,
-      headers: clientResponseHeaders(response.headers),
-    });
+    const answer = new Response(stream, { status: response.status });
+    setClientResponseHeaders(response.headers, answer.headers);
+    return answer;
   }
 
   /** Frees the attempt's admission slot and stops listening for the client's abort. */

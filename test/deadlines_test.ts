@@ -40,17 +40,32 @@ describe("Deadlines", () => {
     assert.equal(clock.pending, 1);
   });
 
-  test("compacts cancelled entries so long timeouts at a high rate cannot pile up", async () => {
+  test("cancelling removes the entry at once, so nothing it captured is kept", async () => {
     const clock = new FakeClock();
     const deadlines = new Deadlines(clock);
     const keeper = deadlines.after(600_000, () => {});
     let fired = 0;
-    for (let i = 0; i < 50_000; i++) deadlines.after(600_000, () => fired++).cancel();
+    for (let i = 0; i < 50_000; i++) deadlines.after(600_000 - i, () => fired++).cancel();
     assert.equal(deadlines.size, 1);
     const late = deadlines.after(10, () => fired++);
     await clock.advance(10);
     assert.equal(fired, 1, "only the live deadline fired");
     keeper.cancel();
     late.cancel();
+    assert.equal(deadlines.size, 0);
+  });
+
+  test("keeps time order when entries in the middle of the heap are cancelled", async () => {
+    const clock = new FakeClock();
+    const deadlines = new Deadlines(clock);
+    const fired: number[] = [];
+    // A fixed shuffle of 1..200, every third one cancelled.
+    const order = Array.from({ length: 200 }, (_, i) => ((i * 73) % 200) + 1);
+    const handles = order.map((ms) => ({ ms, handle: deadlines.after(ms, () => fired.push(ms)) }));
+    for (const { ms, handle } of handles) if (ms % 3 === 0) handle.cancel();
+    await clock.advance(200);
+    const expected = order.filter((ms) => ms % 3 !== 0).sort((a, b) => a - b);
+    assert.deepEqual(fired, expected);
+    assert.equal(deadlines.size, 0);
   });
 });
