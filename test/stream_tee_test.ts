@@ -50,6 +50,47 @@ function tee(
 }
 
 describe("teeBody()", () => {
+  test("reads a byte stream (Deno's fetch body) into its own buffer and forwards every byte", async () => {
+    // Frames of every size up to three times the read buffer, each enqueued separately.
+    const sizes = [1, 200, 16_384, 16_385, 40_000, 7];
+    const frames = sizes.map((size, i) => new Uint8Array(size).fill(97 + i));
+    let next = 0;
+    const byteSource = new ReadableStream({
+      type: "bytes",
+      pull(controller) {
+        if (next < frames.length) {
+          // Like Deno's default reader: each chunk a view into its own 64 KiB allocation.
+          const frame = frames[next++];
+          const backing = new Uint8Array(64 * 1024);
+          backing.set(frame);
+          return controller.enqueue(backing.subarray(0, frame.byteLength));
+        }
+        controller.close();
+        // A byte source ends a pending BYOB read this way (Deno's fetch body does too).
+        controller.byobRequest?.respond(0);
+      },
+    });
+    const { reader, ends } = tee(byteSource, { sse: false });
+    const received: Uint8Array[] = [];
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      received.push(value);
+    }
+    const joined = new Uint8Array(received.reduce((n, chunk) => n + chunk.byteLength, 0));
+    received.reduce((at, chunk) => (joined.set(chunk, at), at + chunk.byteLength), 0);
+    const expected = new Uint8Array(sizes.reduce((n, size) => n + size, 0));
+    frames.reduce((at, frame) => (expected.set(frame, at), at + frame.byteLength), 0);
+    assert.deepEqual(joined, expected);
+    // Small frames are never merged with the next one.
+    assert.equal(received[0].byteLength, 1);
+    assert.equal(received[1].byteLength, 200);
+    // Each chunk owns its memory: none is a view into a shared read buffer.
+    for (const chunk of received) assert.equal(chunk.buffer.byteLength, chunk.byteLength);
+    await settle();
+    assert.deepEqual(ends, [["complete", expected.byteLength]]);
+  });
+
   test("hands each chunk to the client before the next exists, unchanged", async () => {
     const source = upstream();
     const { reader, seen, ends } = tee(source.body);
