@@ -1,0 +1,125 @@
+// deno-lint-ignore-file no-console
+/**
+ * olla-ts's own cost per request, without sockets: the real service (`createService`, the
+ * same one main.ts runs) is handed requests directly and forwards them to an injected
+ * `fetch` that answers at once. What remains is everything olla-ts does per request
+ * (routing, header shaping, body handling, telemetry) on the runtime's Request/Response
+ * objects, measured as microseconds of wall time per request at a fixed concurrency.
+ * The socket benchmarks are too noisy on a shared 2-core machine to show a few
+ * microseconds; this is the instrument for working on the hot path.
+ *
+ * `deno run -A bench/overhead.ts [requests]` or `bun bench/overhead.ts [requests]`;
+ * prints one JSON line.
+ */
+import { parseConfig } from "../lib/config.ts";
+import { systemClock } from "../lib/clock.ts";
+import { silentLogger } from "../lib/log.ts";
+import { BUILT_IN_PROFILES, ProfileSet } from "../lib/profiles.ts";
+import { createService } from "../lib/service.ts";
+
+const args: string[] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
+  (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
+const REQUESTS = Number(args[0] ?? 100_000);
+const CONCURRENCY = 32;
+const UPSTREAM = "http://127.0.0.1:18400";
+
+const CHAT = JSON.stringify({
+  id: "chatcmpl-bench",
+  object: "chat.completion",
+  created: 1755760000,
+  model: "bench-model",
+  choices: [{ index: 0, message: { role: "assistant", content: "Hello!" }, finish_reason: "stop" }],
+  usage: { prompt_tokens: 12, total_tokens: 15, completion_tokens: 3 },
+});
+const MODELS = JSON.stringify({
+  object: "list",
+  data: [{ id: "bench-model", object: "model", owned_by: "lmdeploy" }],
+});
+const BODY = '{"model":"bench-model","messages":[{"role":"user","content":"Hello"}]}';
+
+/** The upstream, answering as a real fetch would: a JSON body with its length. */
+function upstreamFetch(input: RequestInfo | URL): Promise<Response> {
+  const path = new URL(String(input)).pathname;
+  const body = path === "/v1/models"
+    ? MODELS
+    : path === "/is_sleeping"
+    ? '{"is_sleeping":false}'
+    : path === "/health"
+    ? '{"status":"healthy","message":"Engine is healthy."}'
+    : CHAT;
+  return Promise.resolve(
+    new Response(body, {
+      headers: {
+        "content-type": "application/json",
+        "content-length": String(body.length),
+        date: "Tue, 25 Nov 2026 10:00:00 GMT",
+        server: "uvicorn",
+      },
+    }),
+  );
+}
+
+const profiles = new ProfileSet(BUILT_IN_PROFILES);
+const { config } = parseConfig(
+  `
+server: { request_logging: false, rate_limits: { global_requests_per_minute: 0, per_ip_requests_per_minute: 0 } }
+discovery:
+  static:
+    endpoints:
+      - { name: bench, url: "${UPSTREAM}", type: lmdeploy, check_interval: 1h }
+`,
+  { knownTypes: profiles.typeNames, env: () => undefined },
+);
+const service = createService({
+  config,
+  profiles,
+  logger: silentLogger,
+  clock: systemClock,
+  fetch: upstreamFetch as typeof fetch,
+  canConnect: () => Promise.resolve(true),
+  runtime: {
+    name: "bench",
+    version: "0",
+    memory: () => ({ rss: 0, heapUsed: 0, heapTotal: 0, external: 0 }),
+  },
+});
+service.start();
+while (!service.registry.endpoints.every((endpoint) => endpoint.models !== undefined)) {
+  await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+const info = { remoteAddr: "127.0.0.1" };
+async function one(): Promise<void> {
+  const request = new Request("http://127.0.0.1:18501/olla/lmdeploy/v1/chat/completions", {
+    method: "POST",
+    headers: {
+      host: "127.0.0.1:18501",
+      "content-type": "application/json",
+      "content-length": String(BODY.length),
+      "user-agent": "bench",
+    },
+    body: BODY,
+  });
+  const response = await service.fetch(request, info);
+  if (response.status !== 200) throw new Error(`status ${response.status}`);
+  await response.arrayBuffer();
+}
+
+async function run(count: number): Promise<number> {
+  let left = count;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (left-- > 0) await one();
+  }));
+  return performance.now() - started;
+}
+
+await run(Math.min(20_000, REQUESTS)); // warm-up: JIT and caches
+const ms = await run(REQUESTS);
+service.stop();
+console.log(JSON.stringify({
+  runtime: (globalThis as { Bun?: unknown }).Bun ? "bun" : "deno",
+  requests: REQUESTS,
+  concurrency: CONCURRENCY,
+  us_per_request: Number((ms * 1000 / REQUESTS).toFixed(2)),
+}));

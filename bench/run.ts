@@ -1,0 +1,729 @@
+// deno-lint-ignore-file no-console
+/**
+ * `deno task bench`: measures olla-ts against a bare passthrough on the same runtime, in
+ * the same run, so the results are ratios that a noisy or shared machine cannot skew much.
+ *
+ * Contenders: the upstream directly; a bare `fetch` passthrough on Deno and on Bun (the
+ * floor for any proxy); a body-aware passthrough on each (the floor for a proxy that must
+ * read the body to route by model); olla-ts on Deno and on Bun; nginx as a reverse proxy
+ * when it is installed. Load comes from `wrk`
+ * (and `hey` for a fixed rate) when installed, else from `autocannon` via npx; streams are
+ * measured by bench/stream_client.mjs in its own Node.js process. Nothing measures from
+ * inside a process being measured.
+ *
+ * Writes bench/results/<timestamp>.json and .md, and latest.json/latest.md.
+ * `--smoke` runs every step briefly (for CI): it checks that the harness works, never a
+ * timing.
+ *
+ * @module
+ */
+import pkg from "../package.json" with { type: "json" };
+
+const smoke = Deno.args.includes("--smoke");
+const SECONDS = smoke ? 1 : 4;
+/** Interleaved rounds of the throughput and c=1 measurements. */
+const ROUNDS = smoke ? 1 : 3;
+const WARMUP_SECONDS = smoke ? 1 : 2;
+/**
+ * Stream latency is measured at a moderate load (1,000 frames/s), where it shows what a
+ * proxy adds to each frame rather than how a saturated 2-core machine queues; the
+ * capacity run below is the saturation test.
+ */
+const STREAMS = smoke ? 5 : 20;
+const STREAM_FRAMES = smoke ? 5 : 50;
+const STREAM_INTERVAL_MS = 20;
+const CAPACITY_STREAMS = smoke ? 50 : 2000;
+const CAPACITY_FRAMES = smoke ? 5 : 30;
+const CAPACITY_INTERVAL_MS = 100;
+const RATE = 500;
+const ROOT = new URL("..", import.meta.url).pathname;
+const BODY = JSON.stringify({
+  model: "bench-model",
+  messages: [{ role: "user", content: "Hello" }],
+});
+const tmp = await Deno.makeTempDir({ prefix: "olla-bench-" });
+
+// --- processes -----------------------------------------------------------------------
+
+const children: Deno.ChildProcess[] = [];
+
+function start(command: string, args: string[], options: { cwd?: string } = {}): Deno.ChildProcess {
+  const child = new Deno.Command(command, {
+    args,
+    cwd: options.cwd ?? ROOT,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  children.push(child);
+  return child;
+}
+
+async function stop(child: Deno.ChildProcess): Promise<void> {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // already gone
+  }
+  await child.status;
+}
+
+async function output(command: string, args: string[]): Promise<{ ok: boolean; text: string }> {
+  try {
+    const result = await new Deno.Command(command, {
+      args,
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+    return { ok: result.success, text: decode(result.stdout) + decode(result.stderr) };
+  } catch {
+    return { ok: false, text: "" };
+  }
+}
+
+async function has(command: string, args = ["--version"]): Promise<boolean> {
+  return (await output(command, args)).ok;
+}
+
+async function waitFor(url: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(url);
+      await response.body?.cancel();
+      if (response.status < 500) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+function rssMb(pid: number, field = "VmRSS"): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
+}
+
+/** Samples a process's RSS while `work` runs; returns the peak. */
+async function peakRss<T>(
+  pid: number | undefined,
+  work: () => Promise<T>,
+): Promise<[T, number | null]> {
+  if (pid === undefined) return [await work(), null];
+  let peak = rssMb(pid);
+  const timer = setInterval(() => peak = Math.max(peak, rssMb(pid)), 100);
+  try {
+    return [await work(), peak];
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+// --- tools ---------------------------------------------------------------------------
+
+async function findBun(): Promise<string> {
+  if (await has("bun")) return "bun";
+  const { text } = await output("npx", [
+    "-y",
+    `bun@${pkg.config.bun}`,
+    "-e",
+    "console.log(process.execPath)",
+  ]);
+  const path = text.trim().split("\n").pop() ?? "";
+  if (!path) throw new Error("Bun is needed for the benchmark and could not be installed with npx");
+  return path;
+}
+
+const bun = await findBun();
+const deno = Deno.execPath();
+const tools = {
+  wrk: await has("wrk", ["-v"]) || (await output("wrk", ["-v"])).text.includes("wrk"),
+  hey: (await output("hey", [])).text.includes("Usage"),
+  nginx: await has("nginx", ["-v"]),
+};
+const wrkScript = `${tmp}/post.lua`;
+await Deno.writeTextFile(
+  wrkScript,
+  `wrk.method = "POST"\nwrk.body = '${BODY}'\nwrk.headers["Content-Type"] = "application/json"\n`,
+);
+
+function microseconds(value: string, unit: string): number {
+  const n = Number(value);
+  return unit === "us" ? n : unit === "ms" ? n * 1000 : unit === "s" ? n * 1_000_000 : n;
+}
+
+interface LoadResult {
+  rps: number;
+  p50_us: number | null;
+  p99_us: number | null;
+}
+
+async function load(
+  url: string,
+  connections: number,
+  seconds: number,
+  rate?: number,
+): Promise<LoadResult> {
+  if (rate !== undefined && tools.hey) {
+    const workers = 4;
+    const { text } = await output("hey", [
+      "-z",
+      `${seconds}s`,
+      "-c",
+      String(workers),
+      "-q",
+      String(rate / workers),
+      "-m",
+      "POST",
+      "-T",
+      "application/json",
+      "-d",
+      BODY,
+      url,
+    ]);
+    const at = (q: string) => {
+      const match = new RegExp(`${q}%+ in ([\\d.]+) secs`).exec(text);
+      return match ? Number(match[1]) * 1_000_000 : null;
+    };
+    return {
+      rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 0),
+      p50_us: at("50"),
+      p99_us: at("99"),
+    };
+  }
+  if (rate === undefined && tools.wrk) {
+    const threads = Math.min(connections, 2);
+    const { text } = await output("wrk", [
+      `-t${threads}`,
+      `-c${connections}`,
+      `-d${seconds}s`,
+      "--latency",
+      "-s",
+      wrkScript,
+      url,
+    ]);
+    const at = (q: string) => {
+      const match = new RegExp(`\\s${q}%\\s+([\\d.]+)(us|ms|s)`).exec(text);
+      return match ? microseconds(match[1], match[2]) : null;
+    };
+    return {
+      rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 0),
+      p50_us: at("50"),
+      p99_us: at("99"),
+    };
+  }
+  const args = [
+    "-y",
+    "autocannon",
+    "-j",
+    "-c",
+    String(connections),
+    "-d",
+    String(seconds),
+    "-m",
+    "POST",
+  ];
+  if (rate !== undefined) args.push("-R", String(rate));
+  args.push("-H", "content-type=application/json", "-b", BODY, url);
+  const { text } = await output("npx", args);
+  const json = JSON.parse(text.slice(text.indexOf("{")));
+  return {
+    rps: json.requests.average,
+    p50_us: json.latency.p50 * 1000,
+    p99_us: json.latency.p99 * 1000,
+  };
+}
+
+async function streams(url: string, count: number, frames: number, interval: number) {
+  const { text } = await output("node", [
+    `${ROOT}bench/stream_client.mjs`,
+    url,
+    String(count),
+    String(frames),
+    String(interval),
+  ]);
+  return JSON.parse(text.trim().split("\n").pop() ?? "{}");
+}
+
+// --- contenders ----------------------------------------------------------------------
+
+/**
+ * A port nothing listens on now. Fixed ports would let a leftover process from an earlier
+ * run answer in place of the contender under test.
+ */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+const UPSTREAM_PORT = freePort();
+const upstreamUrl = `http://127.0.0.1:${UPSTREAM_PORT}`;
+const upstream = start(bun, ["bench/upstream.ts", String(UPSTREAM_PORT)]);
+await waitFor(`${upstreamUrl}/health`);
+
+const ollaConfig = `${tmp}/olla.yaml`;
+await Deno.writeTextFile(
+  ollaConfig,
+  `server:
+  host: 127.0.0.1
+  port: 0
+  request_logging: false
+  rate_limits: { global_requests_per_minute: 0, per_ip_requests_per_minute: 0 }
+discovery:
+  static:
+    endpoints:
+      - { name: bench, url: "${upstreamUrl}", type: lmdeploy, check_interval: 5s }
+logging: { level: warn, format: json }
+`,
+);
+
+interface Contender {
+  name: string;
+  runtime: string;
+  /** Base URL requests go to (path included). */
+  chat: (port: number) => string;
+  start?: (port: number) => Deno.ChildProcess;
+  ready?: string;
+}
+
+const nginxConf = `${tmp}/nginx.conf`;
+const contenders: Contender[] = [
+  { name: "direct", runtime: "-", chat: () => `${upstreamUrl}/v1/chat/completions` },
+  {
+    name: "passthrough (Deno)",
+    runtime: "deno",
+    chat: (port) => `http://127.0.0.1:${port}/v1/chat/completions`,
+    start: (port) => start(deno, ["run", "-A", "bench/passthrough.ts", String(port), upstreamUrl]),
+    ready: "/health",
+  },
+  {
+    name: "passthrough (Bun)",
+    runtime: "bun",
+    chat: (port) => `http://127.0.0.1:${port}/v1/chat/completions`,
+    start: (port) => start(bun, ["bench/passthrough.ts", String(port), upstreamUrl]),
+    ready: "/health",
+  },
+  {
+    name: "body-aware passthrough (Deno)",
+    runtime: "deno",
+    chat: (port) => `http://127.0.0.1:${port}/v1/chat/completions`,
+    start: (port) =>
+      start(deno, ["run", "-A", "bench/body_passthrough.ts", String(port), upstreamUrl]),
+    ready: "/health",
+  },
+  {
+    name: "body-aware passthrough (Bun)",
+    runtime: "bun",
+    chat: (port) => `http://127.0.0.1:${port}/v1/chat/completions`,
+    start: (port) => start(bun, ["bench/body_passthrough.ts", String(port), upstreamUrl]),
+    ready: "/health",
+  },
+  {
+    name: "olla-ts (Deno)",
+    runtime: "deno",
+    chat: (port) => `http://127.0.0.1:${port}/olla/lmdeploy/v1/chat/completions`,
+    start: (port) => startOlla(deno, ["run", "-A", "main.ts"], port),
+    ready: "/olla/lmdeploy/v1/models",
+  },
+  {
+    name: "olla-ts (Bun)",
+    runtime: "bun",
+    chat: (port) => `http://127.0.0.1:${port}/olla/lmdeploy/v1/chat/completions`,
+    start: (port) => startOlla(bun, ["main.ts"], port),
+    ready: "/olla/lmdeploy/v1/models",
+  },
+];
+
+/** olla-ts on a given port: OLLA_SERVER_PORT overrides the config's 0. */
+function startOlla(command: string, args: string[], port: number): Deno.ChildProcess {
+  const child = new Deno.Command(command, {
+    args: [...args, "-c", ollaConfig],
+    cwd: ROOT,
+    env: { OLLA_SERVER_PORT: String(port) },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  children.push(child);
+  return child;
+}
+
+if (tools.nginx) {
+  contenders.push({
+    name: "nginx",
+    runtime: "nginx",
+    chat: (port) => `http://127.0.0.1:${port}/v1/chat/completions`,
+    start: (port) => {
+      Deno.writeTextFileSync(
+        nginxConf,
+        `worker_processes auto; daemon off; pid ${tmp}/nginx.pid; error_log ${tmp}/nginx-error.log;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path ${tmp}/body; proxy_temp_path ${tmp}/proxy; fastcgi_temp_path ${tmp}/fcgi;
+  uwsgi_temp_path ${tmp}/uwsgi; scgi_temp_path ${tmp}/scgi;
+  upstream backend { server 127.0.0.1:${UPSTREAM_PORT}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_buffering off; proxy_read_timeout 600s;
+    }
+  }
+}
+`,
+      );
+      return start("nginx", ["-c", nginxConf, "-p", tmp]);
+    },
+    ready: "/health",
+  });
+}
+
+// --- measurements --------------------------------------------------------------------
+//
+// Every contender runs for the whole benchmark (an idle one costs nothing), and the
+// load-sensitive measurements go round by round across all of them, so a slow minute
+// of a shared machine lands on every contender instead of on one. Medians of the
+// rounds are reported; the rounds themselves are in the JSON.
+
+interface Row {
+  name: string;
+  runtime: string;
+  throughput_rps: number;
+  c1: LoadResult;
+  rate: LoadResult;
+  streams: Record<string, unknown>;
+  capacity: Record<string, unknown>;
+  rss_mb: {
+    idle: number | null;
+    idle_private: number | null;
+    load: number | null;
+    after: number | null;
+  };
+  rounds: { throughput_rps: number[]; c1: LoadResult[] };
+}
+
+interface Running {
+  contender: Contender;
+  child: Deno.ChildProcess | undefined;
+  base: string;
+  pid: number | undefined;
+  peakRss: number;
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+};
+const medianOf = (values: (number | null)[]) => {
+  const present = values.filter((value): value is number => value !== null);
+  return present.length === 0 ? null : median(present);
+};
+
+const running: Running[] = [];
+for (const contender of contenders) {
+  const port = freePort();
+  const child = contender.start?.(port);
+  const base = contender.chat(port);
+  const origin = new URL(base).origin;
+  if (contender.ready) await waitFor(`${origin}${contender.ready}`);
+  if (contender.name.startsWith("olla-ts")) {
+    // Wait for model discovery so routing takes the steady-state path.
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const models = await (await fetch(`${origin}/olla/lmdeploy/v1/models`)).json();
+      if (models.data?.length > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  running.push({ contender, child, base, pid: child?.pid, peakRss: 0 });
+}
+await new Promise((resolve) => setTimeout(resolve, 1_000));
+const idleRss = new Map(running.map((r) => [r, r.pid === undefined ? null : rssMb(r.pid)]));
+// Private memory, without the runtime binary's file-backed pages that RSS also counts.
+const idleAnon = new Map(
+  running.map((r) => [r, r.pid === undefined ? null : rssMb(r.pid, "RssAnon")]),
+);
+
+/** Runs `work` against one contender, keeping its peak RSS. */
+async function measure<T>(r: Running, work: () => Promise<T>): Promise<T> {
+  const [result, peak] = await peakRss(r.pid, work);
+  if (peak !== null) r.peakRss = Math.max(r.peakRss, peak);
+  return result;
+}
+
+for (const r of running) await load(r.base, 32, WARMUP_SECONDS);
+const throughputRounds = new Map(running.map((r) => [r, [] as number[]]));
+const c1Rounds = new Map(running.map((r) => [r, [] as LoadResult[]]));
+for (let round = 1; round <= ROUNDS; round++) {
+  for (const r of running) {
+    const result = await measure(r, () => load(r.base, 32, SECONDS));
+    throughputRounds.get(r)?.push(Math.round(result.rps));
+    console.log(`round ${round}: ${r.contender.name}: ${Math.round(result.rps)} req/s @32`);
+  }
+  for (const r of running) c1Rounds.get(r)?.push(await measure(r, () => load(r.base, 1, SECONDS)));
+}
+const rows: Row[] = [];
+for (const r of running) {
+  console.log(`${r.contender.name}: fixed rate, streams, stream capacity`);
+  const rate = await measure(r, () => load(r.base, 4, SECONDS, RATE));
+  // A first stream batch warms the streaming path (JIT) so TTFB is not a cold start.
+  await streams(r.base, STREAMS, 5, STREAM_INTERVAL_MS);
+  const streamResult = await measure(
+    r,
+    () => streams(r.base, STREAMS, STREAM_FRAMES, STREAM_INTERVAL_MS),
+  );
+  const capacity = await measure(
+    r,
+    () => streams(r.base, CAPACITY_STREAMS, CAPACITY_FRAMES, CAPACITY_INTERVAL_MS),
+  );
+  const c1 = c1Rounds.get(r) ?? [];
+  rows.push({
+    name: r.contender.name,
+    runtime: r.contender.runtime,
+    throughput_rps: median(throughputRounds.get(r) ?? [0]),
+    c1: {
+      rps: median(c1.map((x) => x.rps)),
+      p50_us: medianOf(c1.map((x) => x.p50_us)),
+      p99_us: medianOf(c1.map((x) => x.p99_us)),
+    },
+    rate,
+    streams: streamResult,
+    capacity,
+    rss_mb: {
+      idle: idleRss.get(r) ?? null,
+      idle_private: idleAnon.get(r) ?? null,
+      load: r.pid === undefined ? null : r.peakRss,
+      after: null,
+    },
+    rounds: { throughput_rps: throughputRounds.get(r) ?? [], c1 },
+  });
+}
+// Memory handed back after load: sampled once everything has been quiet for a while
+// (V8 shrinks its heap some 20-30 s after the last burst of activity).
+await new Promise((resolve) => setTimeout(resolve, smoke ? 500 : 30_000));
+running.forEach((r, i) => rows[i].rss_mb.after = r.pid === undefined ? null : rssMb(r.pid));
+for (const r of running) if (r.child) await stop(r.child);
+await stop(upstream);
+
+// olla-ts's own cost per request, without sockets (bench/overhead.ts): steadier than
+// any socket number on a shared machine, and the instrument for hot-path work.
+async function inProcess(command: string, args: string[]): Promise<number | null> {
+  const { ok, text } = await output(command, [
+    ...args,
+    "bench/overhead.ts",
+    String(smoke ? 2_000 : 100_000),
+  ]);
+  if (!ok) return null;
+  return JSON.parse(text.trim().split("\n").pop() ?? "{}").us_per_request ?? null;
+}
+console.log("in-process overhead");
+const overhead = {
+  deno: await inProcess(deno, ["run", "-A"]),
+  bun: await inProcess(bun, []),
+};
+
+// --- verdicts ------------------------------------------------------------------------
+
+const byName = new Map(rows.map((row) => [row.name, row]));
+const direct = byName.get("direct") as Row;
+const round = (value: number | null | undefined, digits = 0) =>
+  value === null || value === undefined ? null : Math.round(value * 10 ** digits) / 10 ** digits;
+
+interface Target {
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+function targetsFor(runtime: "Deno" | "Bun"): Target[] {
+  const olla = byName.get(`olla-ts (${runtime})`) as Row;
+  const bare = byName.get(`passthrough (${runtime})`) as Row;
+  const ratio = olla.throughput_rps / bare.throughput_rps;
+  const addedP50 = (olla.c1.p50_us ?? 0) - (bare.c1.p50_us ?? 0);
+  const addedP99 = (olla.c1.p99_us ?? 0) - (bare.c1.p99_us ?? 0);
+  const streamsOf = (row: Row) =>
+    row.streams as { ttfb_ms: { p99: number }; frame_delay_ms: { p99: number; max: number } };
+  const capacity = olla.capacity as { completed: number; stalled: number; errors: number };
+  const addedTtfb = streamsOf(olla).ttfb_ms.p99 - streamsOf(direct).ttfb_ms.p99;
+  const addedFrame = streamsOf(olla).frame_delay_ms.p99 - streamsOf(direct).frame_delay_ms.p99;
+  const idle = olla.rss_mb.idle ?? 0;
+  return [
+    {
+      target: `throughput >= 85% of bare ${runtime}`,
+      measured: `${round(ratio * 100, 1)}%`,
+      met: ratio >= 0.85,
+    },
+    {
+      target: "added p50 at c=1 <= 100 us",
+      measured: `${round(addedP50)} us`,
+      met: addedP50 <= 100,
+    },
+    {
+      target: "added p99 at c=1 <= 300 us",
+      measured: `${round(addedP99)} us`,
+      met: addedP99 <= 300,
+    },
+    {
+      target: "added stream TTFB p99 < 1 ms",
+      measured: `${round(addedTtfb, 2)} ms`,
+      met: addedTtfb < 1,
+    },
+    {
+      target: "added per-frame delay p99 < 1 ms",
+      measured: `${round(addedFrame, 2)} ms`,
+      met: addedFrame < 1,
+    },
+    {
+      target: `${CAPACITY_STREAMS} paced streams, no stall, RSS < 300 MB`,
+      measured:
+        `${capacity.completed} complete, ${capacity.stalled} stalled, ${capacity.errors} errors, ${
+          round(olla.rss_mb.load)
+        } MB`,
+      met: capacity.completed === CAPACITY_STREAMS && capacity.stalled === 0 &&
+        (olla.rss_mb.load ?? 0) < 300,
+    },
+    {
+      target: "idle RSS < 60 MB",
+      measured: `${round(idle, 1)} MB (${round(olla.rss_mb.idle_private, 1)} MB private)`,
+      met: idle < 60,
+    },
+    {
+      target: "RSS after load within 20% of idle",
+      measured: `${round(olla.rss_mb.after, 1)} MB (${
+        round(((olla.rss_mb.after ?? 0) / idle - 1) * 100)
+      }%)`,
+      met: (olla.rss_mb.after ?? 0) <= idle * 1.2,
+    },
+  ];
+}
+
+function bodyRatio(runtime: "Deno" | "Bun"): number {
+  const olla = byName.get(`olla-ts (${runtime})`) as Row;
+  const floor = byName.get(`body-aware passthrough (${runtime})`) as Row;
+  return (olla.throughput_rps / floor.throughput_rps) * 100;
+}
+
+const versions = {
+  deno: (await output(deno, ["--version"])).text.split("\n")[0],
+  bun: `bun ${(await output(bun, ["--version"])).text.trim()}`,
+  nginx: tools.nginx ? (await output("nginx", ["-v"])).text.trim() : "not installed",
+  load_generator: tools.wrk ? "wrk" + (tools.hey ? " + hey (fixed rate)" : "") : "autocannon",
+  cores: navigator.hardwareConcurrency,
+  olla_ts: pkg.version,
+};
+const targets = { deno: targetsFor("Deno"), bun: targetsFor("Bun") };
+const result = {
+  date: new Date().toISOString(),
+  smoke,
+  versions,
+  settings: {
+    seconds: SECONDS,
+    rounds: ROUNDS,
+    rate_rps: RATE,
+    streams: { count: STREAMS, frames: STREAM_FRAMES, interval_ms: STREAM_INTERVAL_MS },
+    capacity: {
+      count: CAPACITY_STREAMS,
+      frames: CAPACITY_FRAMES,
+      interval_ms: CAPACITY_INTERVAL_MS,
+    },
+  },
+  rows,
+  in_process_us_per_request: overhead,
+  targets,
+};
+
+const fmt = (value: number | null | undefined, digits = 0) =>
+  value === null || value === undefined ? "-" : String(round(value, digits));
+const streamCell = (s: Record<string, unknown>, key: string, q: string) =>
+  fmt((s[key] as Record<string, number> | undefined)?.[q], 2);
+const markdown = [
+  `Measured ${
+    result.date.slice(0, 10)
+  } on ${versions.cores} cores; ${versions.deno}, ${versions.bun}, ${versions.nginx}; load from ${versions.load_generator}.${
+    smoke ? " SMOKE RUN: timings are not meaningful." : ""
+  }`,
+  "",
+  "| Contender | req/s @32 conn | c=1 p50 / p99 (us) | @" + RATE +
+  " req/s p50 / p99 (us) | stream TTFB p99 (ms) | frame delay p50 / p99 (ms) | " +
+  `${CAPACITY_STREAMS} streams: ok / stalled / errors | RSS idle / load / after (MB) |`,
+  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ...rows.map((row) => {
+    const capacity = row.capacity as { completed?: number; stalled?: number; errors?: number };
+    return `| ${row.name} | ${row.throughput_rps} | ${fmt(row.c1.p50_us)} / ${
+      fmt(row.c1.p99_us)
+    } | ${fmt(row.rate.p50_us)} / ${fmt(row.rate.p99_us)} | ${
+      streamCell(row.streams, "ttfb_ms", "p99")
+    } | ${streamCell(row.streams, "frame_delay_ms", "p50")} / ${
+      streamCell(row.streams, "frame_delay_ms", "p99")
+    } | ${capacity.completed ?? "-"} / ${capacity.stalled ?? "-"} / ${capacity.errors ?? "-"} | ${
+      fmt(row.rss_mb.idle)
+    } / ${fmt(row.rss_mb.load)} / ${fmt(row.rss_mb.after)} |`;
+  }),
+  "",
+  `Throughput of olla-ts relative to the body-aware passthrough on the same runtime: ${
+    fmt(bodyRatio("Deno"), 1)
+  }% on Deno, ${fmt(bodyRatio("Bun"), 1)}% on Bun.`,
+  "",
+  `olla-ts's own work per proxied request, in process without sockets (bench/overhead.ts): ${
+    fmt(overhead.deno, 1)
+  } us on Deno, ${fmt(overhead.bun, 1)} us on Bun.`,
+  "",
+  "| Target (same run) | olla-ts on Deno | olla-ts on Bun |",
+  "| --- | --- | --- |",
+  ...targets.deno.map((target, i) => {
+    const bunTarget = targets.bun[i];
+    const cell = (t: Target) => `${t.met ? "met" : "**missed**"}: ${t.measured}`;
+    return `| ${target.target.replace(" Deno", " passthrough")} | ${cell(target)} | ${
+      cell(bunTarget)
+    } |`;
+  }),
+  "",
+].join("\n");
+
+/** Replaces the table between the README's bench markers, so the README quotes the latest run. */
+async function quoteInReadme(table: string): Promise<void> {
+  const path = `${ROOT}README.md`;
+  const readme = await Deno.readTextFile(path);
+  const start = readme.indexOf("<!-- bench:latest");
+  const end = readme.indexOf("<!-- /bench:latest -->");
+  if (start === -1 || end === -1) return;
+  const opening = readme.slice(start, readme.indexOf("-->", start) + 3);
+  await Deno.writeTextFile(
+    path,
+    `${readme.slice(0, start)}${opening}\n\n${table.trim()}\n\n${readme.slice(end)}`,
+  );
+  // The README is formatted by deno fmt; the table is re-aligned the same way.
+  await output(deno, ["fmt", path]);
+}
+
+const stamp = result.date.replaceAll(":", "-").slice(0, 19);
+const dir = `${ROOT}bench/results/`;
+const name = smoke ? "smoke" : stamp;
+await Deno.writeTextFile(`${dir}${name}.json`, JSON.stringify(result, null, 2) + "\n");
+await Deno.writeTextFile(`${dir}${name}.md`, markdown);
+if (!smoke) {
+  await Deno.writeTextFile(`${dir}latest.json`, JSON.stringify(result, null, 2) + "\n");
+  await Deno.writeTextFile(`${dir}latest.md`, markdown);
+  await quoteInReadme(markdown);
+}
+console.log(markdown);
+
+// The smoke run checks that every step produced numbers, never what they are.
+if (smoke) {
+  const missing = rows.filter((row) =>
+    !(row.throughput_rps > 0) || row.c1.p50_us === null ||
+    (row.streams as { completed?: number }).completed === undefined
+  );
+  if (missing.length > 0 || rows.length < 7 || !overhead.deno || !overhead.bun) {
+    console.error(
+      `bench smoke run failed: no numbers for ${missing.map((row) => row.name).join(", ")}`,
+    );
+    Deno.exit(1);
+  }
+}
+for (const child of children) await stop(child).catch(() => {});
+await Deno.remove(tmp, { recursive: true }).catch(() => {});
