@@ -12,8 +12,8 @@
  * any proxy that looks at stream chunks needs) instead of going out natively: the
  * experiment behind bench/README.md's figures on the cost of a JavaScript stream body.
  */
-const args: string[] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
-  (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
+import { args, serveOn } from "./_shared.ts";
+
 const [port, upstream, wrap] = [Number(args[0]), args[1], args[2] === "wrap"];
 const MODEL_REGEXP = /"model"\s*:\s*"([^"]*)"/;
 
@@ -53,13 +53,5 @@ async function handle(request: Request): Promise<Response> {
   return answer;
 }
 
-const bun = (globalThis as { Bun?: { serve(o: unknown): unknown } }).Bun;
-if (bun) {
-  bun.serve({ hostname: "127.0.0.1", port, fetch: handle, idleTimeout: 0, development: false });
-} else {
-  (globalThis as unknown as { Deno: { serve(o: unknown, h: unknown): unknown } }).Deno.serve(
-    { hostname: "127.0.0.1", port, onListen() {} },
-    handle,
-  );
-}
+serveOn(port, handle);
 console.log(`body-aware passthrough listening on ${port}`);

@@ -16,37 +16,24 @@ import { systemClock } from "../lib/clock.ts";
 import { silentLogger } from "../lib/log.ts";
 import { BUILT_IN_PROFILES, ProfileSet } from "../lib/profiles.ts";
 import { createService } from "../lib/service.ts";
+import { args, CHAT_ANSWER, MODEL_LIST } from "./_shared.ts";
 
-const args: string[] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
-  (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
 const REQUESTS = Number(args[0] ?? 100_000);
 const CONCURRENCY = 32;
 const UPSTREAM = "http://127.0.0.1:18400";
 
-const CHAT = JSON.stringify({
-  id: "chatcmpl-bench",
-  object: "chat.completion",
-  created: 1755760000,
-  model: "bench-model",
-  choices: [{ index: 0, message: { role: "assistant", content: "Hello!" }, finish_reason: "stop" }],
-  usage: { prompt_tokens: 12, total_tokens: 15, completion_tokens: 3 },
-});
-const MODELS = JSON.stringify({
-  object: "list",
-  data: [{ id: "bench-model", object: "model", owned_by: "lmdeploy" }],
-});
 const BODY = '{"model":"bench-model","messages":[{"role":"user","content":"Hello"}]}';
 
 /** The upstream, answering as a real fetch would: a JSON body with its length. */
 function upstreamFetch(input: RequestInfo | URL): Promise<Response> {
   const path = new URL(String(input)).pathname;
   const body = path === "/v1/models"
-    ? MODELS
+    ? MODEL_LIST
     : path === "/is_sleeping"
     ? '{"is_sleeping":false}'
     : path === "/health"
     ? '{"status":"healthy","message":"Engine is healthy."}'
-    : CHAT;
+    : CHAT_ANSWER;
   return Promise.resolve(
     new Response(body, {
       headers: {

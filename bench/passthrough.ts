@@ -3,8 +3,8 @@
  * The floor for any proxy on a runtime: a bare `fetch` passthrough in a few lines, run
  * under Deno or Bun: `deno run -A bench/passthrough.ts <port> <upstream>`.
  */
-const args: string[] = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
-  (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
+import { args, serveOn } from "./_shared.ts";
+
 const [port, upstream] = [Number(args[0]), args[1]];
 
 function handle(request: Request): Promise<Response> {
@@ -17,13 +17,5 @@ function handle(request: Request): Promise<Response> {
   } as RequestInit).then((response) => new Response(response.body, response));
 }
 
-const bun = (globalThis as { Bun?: { serve(o: unknown): unknown } }).Bun;
-if (bun) {
-  bun.serve({ hostname: "127.0.0.1", port, fetch: handle, idleTimeout: 0, development: false });
-} else {
-  (globalThis as unknown as { Deno: { serve(o: unknown, h: unknown): unknown } }).Deno.serve(
-    { hostname: "127.0.0.1", port, onListen() {} },
-    handle,
-  );
-}
+serveOn(port, handle);
 console.log(`passthrough listening on ${port}`);

@@ -10,23 +10,9 @@
  *
  * Run with Bun (fastest) or Deno: `bun bench/upstream.ts <port>`.
  */
-const port = Number(
-  (globalThis as { Deno?: { args: string[] } }).Deno?.args[0] ??
-    (globalThis as unknown as { process: { argv: string[] } }).process.argv[2] ?? 18400,
-);
+import { args, CHAT_ANSWER, MODEL_LIST, serveOn } from "./_shared.ts";
 
-const CHAT = JSON.stringify({
-  id: "chatcmpl-bench",
-  object: "chat.completion",
-  created: 1755760000,
-  model: "bench-model",
-  choices: [{ index: 0, message: { role: "assistant", content: "Hello!" }, finish_reason: "stop" }],
-  usage: { prompt_tokens: 12, total_tokens: 15, completion_tokens: 3 },
-});
-const MODELS = JSON.stringify({
-  object: "list",
-  data: [{ id: "bench-model", object: "model", owned_by: "lmdeploy" }],
-});
+const port = Number(args[0] ?? 18400);
 const JSON_HEADERS = { "content-type": "application/json" };
 const encoder = new TextEncoder();
 const now = () => performance.timeOrigin + performance.now();
@@ -68,7 +54,7 @@ async function handle(request: Request): Promise<Response> {
     if (url.pathname === "/is_sleeping") {
       return new Response('{"is_sleeping":false}', { headers: JSON_HEADERS });
     }
-    if (url.pathname === "/v1/models") return new Response(MODELS, { headers: JSON_HEADERS });
+    if (url.pathname === "/v1/models") return new Response(MODEL_LIST, { headers: JSON_HEADERS });
     return new Response('{"detail":"Not Found"}', { status: 404, headers: JSON_HEADERS });
   }
   await request.arrayBuffer();
@@ -80,16 +66,8 @@ async function handle(request: Request): Promise<Response> {
       Number(url.searchParams.get("interval") ?? 50),
     );
   }
-  return new Response(CHAT, { headers: JSON_HEADERS });
+  return new Response(CHAT_ANSWER, { headers: JSON_HEADERS });
 }
 
-const bun = (globalThis as { Bun?: { serve(o: unknown): unknown } }).Bun;
-if (bun) {
-  bun.serve({ hostname: "127.0.0.1", port, fetch: handle, idleTimeout: 0, development: false });
-} else {
-  (globalThis as unknown as { Deno: { serve(o: unknown, h: unknown): unknown } }).Deno.serve(
-    { hostname: "127.0.0.1", port, onListen() {} },
-    handle,
-  );
-}
+serveOn(port, handle);
 console.log(`upstream listening on ${port}`);

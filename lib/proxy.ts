@@ -82,7 +82,7 @@ type AttemptResult =
   | { kind: "failover"; reason: string; answer?: FailedAnswer; error?: OllaError }
   | { kind: "retry_same"; reason: string };
 
-/** An attempt that has its response headers, as the answer stages need it. */
+/** One attempt at one endpoint, as the stages after sending need it. */
 interface Attempt {
   endpoint: EndpointView;
   request: ForwardRequest;
@@ -217,6 +217,7 @@ export class Proxy {
     const controller = new AbortController();
     const onClientAbort = () => controller.abort(request.signal.reason);
     request.signal.addEventListener("abort", onClientAbort, { once: true });
+    const attempt: Attempt = { endpoint, request, controller, deadline, finish, onClientAbort };
     const started = clock.now();
     const untilDeadline = deadline === undefined ? Infinity : deadline - started;
     const deadlineFirst = untilDeadline <= proxy.response_header_timeout;
@@ -285,9 +286,8 @@ export class Proxy {
       });
     } catch (error) {
       clearTimers();
-      request.signal.removeEventListener("abort", onClientAbort);
+      this.#release(attempt);
       record.upstreamWaitMs += clock.now() - started;
-      finish();
       return this.#failedToConnect(endpoint, request, error, controller.signal, isRetry);
     }
     clearTimers();
@@ -295,8 +295,7 @@ export class Proxy {
     record.upstreamWaitMs += now - started;
     const failure = await this.#failedAnswer(endpoint, response);
     if (failure) {
-      request.signal.removeEventListener("abort", onClientAbort);
-      finish();
+      this.#release(attempt);
       return failure;
     }
     if (response.status >= 500) {
@@ -306,15 +305,7 @@ export class Proxy {
       registry.reportSuccess(endpoint.name, now - started);
     }
     record.upstreamHeadersAt = now;
-    return await this.#respond(
-      endpoint,
-      response,
-      request,
-      controller,
-      deadline,
-      finish,
-      onClientAbort,
-    );
+    return await this.#respond(response, attempt);
   }
 
   /** Classifies a fetch that threw: client gone, olla-ts's own timeout, or a network failure. */
@@ -404,19 +395,10 @@ export class Proxy {
    * The client's answer: the backend's status and cleaned headers, and its body either
    * handed on whole (a complete, bounded, non-streamed answer) or through the stream stage.
    */
-  async #respond(
-    endpoint: EndpointView,
-    response: Response,
-    request: ForwardRequest,
-    controller: AbortController,
-    deadline: number | undefined,
-    finish: () => void,
-    onClientAbort: () => void,
-  ): Promise<AttemptResult> {
+  async #respond(response: Response, attempt: Attempt): Promise<AttemptResult> {
     const contentType = response.headers.get("content-type");
     const sse = contentType?.startsWith("text/event-stream") ?? false;
     const length = Number(response.headers.get("content-length") ?? Number.NaN);
-    const attempt: Attempt = { endpoint, request, controller, deadline, finish, onClientAbort };
     if (!response.body || (!sse && Number.isFinite(length) && length <= MAX_WHOLE_BODY)) {
       return await this.#answerWhole(response, attempt);
     }
