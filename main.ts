@@ -6,15 +6,14 @@
  *
  * @module
  */
-import { systemClock } from "./lib/clock.ts";
 import { detectRuntime } from "./lib/runtime.ts";
-import { createService } from "./lib/service.ts";
 import {
   createLogger,
   exitOnSignal,
   handleCommandLine,
   loadConfigOrExit,
   logStartup,
+  serveService,
 } from "./lib/startup.ts";
 
 const runtime = detectRuntime();
@@ -23,21 +22,7 @@ const loaded = await loadConfigOrExit(runtime, cli);
 const { config, profiles } = loaded;
 const logger = createLogger(runtime, config);
 
-const service = createService({
-  config,
-  profiles,
-  logger,
-  clock: systemClock,
-  fetch: globalThis.fetch,
-  canConnect: runtime.canConnect,
-  runtime,
-});
-const serving = runtime.serve({
-  hostname: config.server.host,
-  port: config.server.port,
-  fetch: service.fetch,
-  maxRequestBodySize: config.server.request_limits.max_body_size + 1024 ** 2,
-});
+const { service, serving } = serveService(runtime, { config, profiles, logger });
 serving.listening.then((server) => {
   logStartup(logger, loaded, server);
   service.start();

@@ -8,12 +8,11 @@
  *
  * @module
  */
-import { systemClock } from "../lib/clock.ts";
 import { parseConfig } from "../lib/config.ts";
 import { Logger } from "../lib/log.ts";
 import { BUILT_IN_PROFILES, ProfileSet } from "../lib/profiles.ts";
 import { detectRuntime } from "../lib/runtime.ts";
-import { createService } from "../lib/service.ts";
+import { serveService } from "../lib/startup.ts";
 import { startFakeLmdeploy } from "../test/_fake_lmdeploy.ts";
 
 const runtime = detectRuntime();
@@ -42,21 +41,7 @@ const logger = new Logger({
   format: "text",
   write: (line) => runtime.writeStdout(line),
 });
-const service = createService({
-  config,
-  profiles,
-  logger,
-  clock: systemClock,
-  fetch: globalThis.fetch,
-  canConnect: runtime.canConnect,
-  runtime,
-});
-const serving = runtime.serve({
-  hostname: config.server.host,
-  port: config.server.port,
-  fetch: service.fetch,
-  maxRequestBodySize: config.server.request_limits.max_body_size,
-});
+const { service, serving } = serveService(runtime, { config, profiles, logger });
 const server = await serving.listening;
 service.start();
 const base = `http://127.0.0.1:${server.port}`;

@@ -267,20 +267,23 @@ function sharedFileAndProcessApis() {
       const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
       return { rss, heapUsed, heapTotal, external };
     },
-    canConnect(hostname: string, port: number, timeoutMs: number): Promise<boolean> {
-      return new Promise((resolve) => {
-        const socket = connect({ host: hostname, port });
-        const done = (ok: boolean) => {
-          clearTimeout(timer);
-          socket.destroy();
-          resolve(ok);
-        };
-        const timer = setTimeout(() => done(false), timeoutMs);
-        socket.once("connect", () => done(true));
-        socket.once("error", () => done(false));
-      });
-    },
+    canConnect,
   };
+}
+
+/** Whether a TCP connection to `hostname:port` opens within `timeoutMs` (node:net, on both runtimes). */
+export function canConnect(hostname: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port });
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The steps `main.ts` composes: answering `--help`/`--version`/`--validate-config`,
  * loading the configuration (or exiting with every problem listed), building the
- * logger, printing the startup report, and graceful shutdown on SIGINT/SIGTERM.
+ * logger, building and serving the service, printing the startup report, and graceful
+ * shutdown on SIGINT/SIGTERM.
  *
  * @module
  */
@@ -13,7 +14,8 @@ import type { InflightTracker } from "./inflight.ts";
 import { Logger } from "./log.ts";
 import { loadProfiles, ProfileError } from "./profile_loader.ts";
 import type { ProfileSet } from "./profiles.ts";
-import type { RunningServer, Runtime } from "./runtime.ts";
+import type { RunningServer, Runtime, Serving } from "./runtime.ts";
+import { createService, type Service } from "./service.ts";
 import { configuredSecrets, createRedactor, redactUrl } from "./redact.ts";
 import { NAME, VERSION } from "./version.ts";
 
@@ -95,6 +97,33 @@ export function createLogger(runtime: Runtime, config: Config): Logger {
 }
 
 /** Logs the configuration source, warnings, ignored keys, the address and the endpoint table. */
+/**
+ * Builds the service for `config` and serves it on `server.host`/`server.port`. Call
+ * `service.start()` once `serving.listening` resolves, so probes begin with the server up.
+ */
+export function serveService(
+  runtime: Runtime,
+  { config, profiles, logger }: { config: Config; profiles: ProfileSet; logger: Logger },
+): { service: Service; serving: Serving } {
+  const service = createService({
+    config,
+    profiles,
+    logger,
+    clock: systemClock,
+    fetch: globalThis.fetch,
+    canConnect: runtime.canConnect,
+    runtime,
+  });
+  const serving = runtime.serve({
+    hostname: config.server.host,
+    port: config.server.port,
+    fetch: service.fetch,
+    // Above olla-ts's own limit, so an oversized body gets olla-ts's JSON 413.
+    maxRequestBodySize: config.server.request_limits.max_body_size + 1024 ** 2,
+  });
+  return { service, serving };
+}
+
 export function logStartup(logger: Logger, loaded: LoadedConfig, server: RunningServer): void {
   const { config } = loaded;
   logger.info("configuration loaded", { file: loaded.source ?? "built-in defaults" });

@@ -3,7 +3,6 @@
  * olla-ts running in the test process on a real socket, built from YAML text by the
  * same `createService` main.ts uses, in front of fake backends.
  */
-import { connect } from "node:net";
 import { systemClock } from "../lib/clock.ts";
 import { parseConfig } from "../lib/config.ts";
 import type { Config } from "../lib/config_schema.ts";
@@ -11,21 +10,7 @@ import { Logger } from "../lib/log.ts";
 import { BUILT_IN_PROFILES, type Profile, ProfileSet } from "../lib/profiles.ts";
 import { createService, type Service } from "../lib/service.ts";
 import { serve } from "./_serve.ts";
-
-/** A TCP reachability check like the runtime's. */
-export function canConnect(hostname: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: hostname, port });
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    socket.once("connect", () => done(true));
-    socket.once("error", () => done(false));
-  });
-}
+import { canConnect } from "../lib/runtime.ts";
 
 /** A running in-process olla-ts. */
 export interface TestOlla {

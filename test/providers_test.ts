@@ -298,6 +298,17 @@ describe("providers", () => {
   });
 });
 
+/** Loads the built-in profiles plus `dir`'s files, from the real file system. */
+function profilesFrom(dir: string | undefined, exclude: string[] = []) {
+  return loadProfiles({
+    dir,
+    include: [],
+    exclude,
+    listDir: readdir,
+    readTextFile: (p) => readFile(p, "utf8"),
+  });
+}
+
 describe("user profiles", () => {
   test("a profile file adds a new provider with no code change", async () => {
     const dir = await mkdtemp(join(tmpdir(), "olla-profiles-"));
@@ -316,13 +327,7 @@ routes:
   - { path: generate, action: refuse, status: 400, methods: [POST], message: "use v1/chat/completions" }
 `,
     );
-    const profiles = await loadProfiles({
-      dir,
-      include: [],
-      exclude: [],
-      listDir: readdir,
-      readTextFile: (p) => readFile(p, "utf8"),
-    });
+    const profiles = await profilesFrom(dir);
     assert.ok(profiles.forType("tgi"));
     const engine = await startFakeEngine("openai-compatible", ["bigscience/bloom"]);
     const olla = await startOlla(config([endpoint("tgi-1", engine.url, "tgi")]), {
@@ -357,13 +362,7 @@ routes:
       join(dir, "vllm.yml"),
       "name: vllm\nhealth: { path: /ping }\nroutes:\n  - { path: v1/chat/completions }\n",
     );
-    const profiles = await loadProfiles({
-      dir,
-      include: [],
-      exclude: [],
-      listDir: readdir,
-      readTextFile: (p) => readFile(p, "utf8"),
-    });
+    const profiles = await profilesFrom(dir);
     assert.equal(profiles.forType("vllm")?.health.path, "/ping");
     assert.equal(profiles.forType("vllm")?.source, join(dir, "vllm.yml"));
   });
@@ -375,13 +374,7 @@ routes:
       file,
       "name: broken\nroutes:\n  - path: v1/chat\n    action: explode\n  - { path: ../escape }\n",
     );
-    const attempt = loadProfiles({
-      dir,
-      include: [],
-      exclude: [],
-      listDir: readdir,
-      readTextFile: (p) => readFile(p, "utf8"),
-    });
+    const attempt = profilesFrom(dir);
     await assert.rejects(attempt, (error: Error) => {
       assert.match(
         error.message,
@@ -397,36 +390,18 @@ routes:
     });
     await writeFile(file, "name: [unclosed\n");
     await assert.rejects(
-      loadProfiles({
-        dir,
-        include: [],
-        exclude: [],
-        listDir: readdir,
-        readTextFile: (p) => readFile(p, "utf8"),
-      }),
+      profilesFrom(dir),
       /broken\.yaml:\d+:\d+: YAML syntax error/,
     );
     await writeFile(file, "name: proxy2\nprefixes: [proxy]\nroutes:\n  - { path: x }\n");
     await assert.rejects(
-      loadProfiles({
-        dir,
-        include: [],
-        exclude: [],
-        listDir: readdir,
-        readTextFile: (p) => readFile(p, "utf8"),
-      }),
+      profilesFrom(dir),
       /prefixes\[0\]: "proxy" is reserved/,
     );
   });
 
   test("profile_filter narrows the profiles, so an excluded type is refused in endpoints", async () => {
-    const profiles = await loadProfiles({
-      dir: undefined,
-      include: [],
-      exclude: ["ollama", "lm-*"],
-      listDir: readdir,
-      readTextFile: (p) => readFile(p, "utf8"),
-    });
+    const profiles = await profilesFrom(undefined, ["ollama", "lm-*"]);
     assert.equal(profiles.forType("ollama"), undefined);
     assert.equal(profiles.forType("lmstudio"), undefined);
     assert.ok(profiles.forType("vllm"));
