@@ -75,6 +75,7 @@ const summary = {
   frames,
   interval_ms: interval,
   completed: results.filter((r) => !r.error && r.frames === frames).length,
+  frames_received: results.reduce((sum, r) => sum + r.frames, 0),
   errors: results.filter((r) => r.error).length,
   first_error: results.find((r) => r.error)?.error,
   stalled: results.filter((r) => r.maxGap > stallLimit).length,
