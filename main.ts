@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { detectRuntime } from "./lib/runtime.ts";
+import { detectRuntime } from "./lib/startup/runtime.ts";
 import {
   createLogger,
   exitOnSignal,
@@ -14,7 +14,7 @@ import {
   loadConfigOrExit,
   logStartup,
   serveService,
-} from "./lib/startup.ts";
+} from "./lib/startup/startup.ts";
 
 const runtime = detectRuntime();
 const cli = handleCommandLine(runtime);

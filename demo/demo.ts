@@ -8,12 +8,13 @@
  *
  * @module
  */
-import { parseConfig } from "../lib/config.ts";
+import { parseConfig } from "../lib/config/load.ts";
 import { Logger } from "../lib/log.ts";
-import { BUILT_IN_PROFILES, ProfileSet } from "../lib/profiles.ts";
-import { detectRuntime } from "../lib/runtime.ts";
-import { serveService } from "../lib/startup.ts";
-import { startFakeLmdeploy } from "../test/_fake_lmdeploy.ts";
+import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
+import { ProfileSet } from "../lib/profiles/profile.ts";
+import { detectRuntime } from "../lib/startup/runtime.ts";
+import { serveService } from "../lib/startup/startup.ts";
+import { startFakeLmdeploy } from "../test/fakes/lmdeploy.ts";
 
 const runtime = detectRuntime();
 const check = runtime.args().includes("--check");

@@ -3,6 +3,6 @@
  *
  * @module
  */
-import { renderExample } from "../lib/config_example.ts";
+import { renderExample } from "../lib/config/example.ts";
 
 await Deno.writeTextFile(new URL("../config.example.yaml", import.meta.url), renderExample());

@@ -1,9 +1,10 @@
 /** Builders for endpoint configurations and registries in unit tests. */
 import type { Clock } from "../lib/clock.ts";
-import { type EndpointConfig, endpointSpec } from "../lib/config_schema.ts";
-import { BUILT_IN_PROFILES, ProfileSet } from "../lib/profiles.ts";
-import { Registry } from "../lib/registry.ts";
-import { ParseContext } from "../lib/schema.ts";
+import { type EndpointConfig, endpointSpec } from "../lib/config/schema_endpoint.ts";
+import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
+import { ProfileSet } from "../lib/profiles/profile.ts";
+import { Registry } from "../lib/registry/registry.ts";
+import { ParseContext } from "../lib/schema/spec.ts";
 
 /** An endpoint config with defaults; `fields` uses the YAML key names. */
 export function endpointConfig(fields: Record<string, unknown>): EndpointConfig {

@@ -4,13 +4,14 @@
  * same `createService` main.ts uses, in front of fake backends.
  */
 import { systemClock } from "../lib/clock.ts";
-import { parseConfig } from "../lib/config.ts";
-import type { Config } from "../lib/config_schema.ts";
+import { parseConfig } from "../lib/config/load.ts";
+import type { Config } from "../lib/config/schema.ts";
 import { Logger } from "../lib/log.ts";
-import { BUILT_IN_PROFILES, type Profile, ProfileSet } from "../lib/profiles.ts";
-import { createService, type Service } from "../lib/service.ts";
+import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
+import { type Profile, ProfileSet } from "../lib/profiles/profile.ts";
+import { createService, type Service } from "../lib/startup/service.ts";
 import { serve } from "./_serve.ts";
-import { canConnect } from "../lib/runtime.ts";
+import { canConnect } from "../lib/startup/runtime.ts";
 
 /** A running in-process olla-ts. */
 export interface TestOlla {

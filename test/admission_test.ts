@@ -1,8 +1,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Admission } from "../lib/admission.ts";
+import { Admission } from "../lib/proxy/admission.ts";
 import { OllaError } from "../lib/errors.ts";
-import { FakeClock } from "./_fake_clock.ts";
+import { FakeClock } from "./fakes/clock.ts";
 
 function gate(maxConcurrent: number, queueSize = 2, queueTimeoutMs = 1_000) {
   const clock = new FakeClock();

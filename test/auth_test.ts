@@ -1,10 +1,10 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { KeyAuthenticator, presentedKey, timingSafeEqual } from "../lib/auth.ts";
+import { KeyAuthenticator, presentedKey, timingSafeEqual } from "../lib/server/auth.ts";
 import { parseCidr } from "../lib/cidr.ts";
-import { resolveClientIp } from "../lib/client_ip.ts";
-import { RateLimiter, TokenBucket } from "../lib/rate_limit.ts";
-import { FakeClock } from "./_fake_clock.ts";
+import { resolveClientIp } from "../lib/server/client_ip.ts";
+import { RateLimiter, TokenBucket } from "../lib/server/rate_limit.ts";
+import { FakeClock } from "./fakes/clock.ts";
 
 describe("timingSafeEqual()", () => {
   test("compares bytes without short-circuiting", () => {

@@ -7,10 +7,10 @@ import {
   pickLeastConnections,
   pickPriority,
   pickRoundRobin,
-} from "../lib/balancer.ts";
-import type { Registry } from "../lib/registry.ts";
+} from "../lib/routing/balancer.ts";
+import type { Registry } from "../lib/registry/registry.ts";
 import { registryOf } from "./_endpoints.ts";
-import { FakeClock } from "./_fake_clock.ts";
+import { FakeClock } from "./fakes/clock.ts";
 
 function fleet(specs: Record<string, unknown>[]): Registry {
   const registry = registryOf(

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { CircuitBreaker } from "../lib/breaker.ts";
+import { CircuitBreaker } from "../lib/registry/breaker.ts";
 
 describe("CircuitBreaker", () => {
   test("stays closed below the failure threshold and resets on success", () => {

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { parseCli } from "../lib/cli.ts";
+import { parseCli } from "../lib/startup/cli.ts";
 
 describe("parseCli()", () => {
   test("reads --config, -c and --config=FILE", () => {

@@ -1,15 +1,16 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
+import { ConfigError } from "../lib/config/config_error.ts";
 import {
-  ConfigError,
   loadConfig,
   type LoadConfigOptions,
   locateConfigFile,
   parseConfig,
-} from "../lib/config.ts";
-import { renderExample } from "../lib/config_example.ts";
-import { BUILT_IN_PROFILES, ProfileSet } from "../lib/profiles.ts";
+} from "../lib/config/load.ts";
+import { renderExample } from "../lib/config/example.ts";
+import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
+import { ProfileSet } from "../lib/profiles/profile.ts";
 
 const KNOWN_TYPES = ["lmdeploy", "vllm"];
 

@@ -1,10 +1,11 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ModelDiscovery, parseModelList } from "../lib/discovery.ts";
+import { ModelDiscovery } from "../lib/health/discovery.ts";
+import { parseModelList } from "../lib/profiles/model_lists.ts";
 import { silentLogger } from "../lib/log.ts";
 import { registryOf } from "./_endpoints.ts";
-import { FakeClock } from "./_fake_clock.ts";
-import { fakeFetch, jsonResponse } from "./_fake_fetch.ts";
+import { FakeClock } from "./fakes/clock.ts";
+import { fakeFetch, jsonResponse } from "./fakes/fetch.ts";
 
 const lmdeployCard = (id: string) => ({
   id,

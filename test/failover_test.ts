@@ -1,8 +1,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type FakeLmdeploy, startFakeLmdeploy } from "./_fake_lmdeploy.ts";
+import { type FakeLmdeploy, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 import { configYaml, endpointYaml, readChunks, startOlla, type TestOlla } from "./_harness.ts";
-import { startRawServer } from "./_raw_server.ts";
+import { startRawServer } from "./fakes/raw_server.ts";
 
 const MODEL = "internlm/internlm2_5-7b-chat";
 const SLOW_PROBES = "        check_interval: 1h\n";

@@ -12,8 +12,8 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { connect } from "node:net";
 import process from "node:process";
-import { LMDEPLOY_PROFILE } from "../lib/profiles.ts";
-import { startFakeLmdeploy } from "./_fake_lmdeploy.ts";
+import { LMDEPLOY_PROFILE } from "../lib/profiles/built_in.ts";
+import { startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 import { startOlla } from "./_olla_process.ts";
 import { parseResponse } from "./_raw_http.ts";
 

@@ -1,12 +1,12 @@
 // deno-lint-ignore-file no-non-null-assertion
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { HealthChecker, MAX_BACKOFF_MS, nextProbeDelay } from "../lib/health.ts";
+import { HealthChecker, MAX_BACKOFF_MS, nextProbeDelay } from "../lib/health/checker.ts";
 import { silentLogger } from "../lib/log.ts";
-import { classifyHealth } from "../lib/probe.ts";
+import { classifyHealth } from "../lib/health/probe.ts";
 import { registryOf } from "./_endpoints.ts";
-import { FakeClock } from "./_fake_clock.ts";
-import { fakeFetch, type FetchCall, hang, jsonResponse, refused } from "./_fake_fetch.ts";
+import { FakeClock } from "./fakes/clock.ts";
+import { fakeFetch, type FetchCall, hang, jsonResponse, refused } from "./fakes/fetch.ts";
 
 const HEALTHY = { status: "healthy", message: "Engine is healthy." };
 

@@ -2,7 +2,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { type FakeLmdeploy, startFakeLmdeploy } from "./_fake_lmdeploy.ts";
+import { type FakeLmdeploy, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 import { configYaml, endpointYaml, readChunks, startOlla, type TestOlla } from "./_harness.ts";
 import { rawGet, rawRequest } from "./_raw_http.ts";
 

@@ -5,7 +5,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { startFakeLmdeploy } from "./_fake_lmdeploy.ts";
+import { startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 import {
   IS_BUN,
   MAIN,

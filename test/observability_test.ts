@@ -1,6 +1,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type FakeLmdeploy, startFakeLmdeploy } from "./_fake_lmdeploy.ts";
+import { type FakeLmdeploy, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 import { configYaml, endpointYaml, readChunks, startOlla, type TestOlla } from "./_harness.ts";
 
 const MODEL_A = "internlm/internlm2_5-7b-chat";

@@ -4,10 +4,10 @@ import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadProfiles } from "../lib/profile_loader.ts";
-import { BUILT_IN_PROFILES } from "../lib/profiles.ts";
-import { type EngineKind, type FakeEngine, startFakeEngine } from "./_fake_engines.ts";
-import { type FakeLmdeploy, startFakeLmdeploy } from "./_fake_lmdeploy.ts";
+import { loadProfiles } from "../lib/profiles/loader.ts";
+import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
+import { type EngineKind, type FakeEngine, startFakeEngine } from "./fakes/engines.ts";
+import { type FakeLmdeploy, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 import { readChunks, startOlla, type TestOlla } from "./_harness.ts";
 
 const KINDS: EngineKind[] = [

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createRedactor, redactPathAndQuery, redactUrl } from "../lib/redact.ts";
+import { createRedactor, redactPathAndQuery, redactUrl } from "../lib/observability/redact.ts";
 
 describe("redactUrl() and redactPathAndQuery()", () => {
   test("remove user info and secret-looking query values", () => {

@@ -1,7 +1,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { affinityKey, hash53, StickyTable } from "../lib/sticky.ts";
-import { FakeClock } from "./_fake_clock.ts";
+import { affinityKey, StickyTable } from "../lib/routing/sticky.ts";
+import { hash53 } from "../lib/hash.ts";
+import { FakeClock } from "./fakes/clock.ts";
 
 const base = {
   scope: "lmdeploy",

@@ -2,9 +2,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Deadlines } from "../lib/deadlines.ts";
-import { type StreamOutcome, teeBody } from "../lib/stream_tee.ts";
-import { sseUsageObserver } from "../lib/usage.ts";
-import { FakeClock, settle } from "./_fake_clock.ts";
+import { type StreamOutcome, teeBody } from "../lib/proxy/stream_stage.ts";
+import { sseUsageObserver } from "../lib/proxy/usage.ts";
+import { FakeClock, settle } from "./fakes/clock.ts";
 
 const encode = (text: string) => new TextEncoder().encode(text);
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { formatDuration, parseDuration, parseSize } from "../lib/units.ts";
+import { formatDuration, parseDuration, parseSize } from "../lib/schema/units.ts";
 
 describe("parseDuration()", () => {
   test("reads Go-style durations in milliseconds", () => {

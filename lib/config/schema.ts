@@ -1,0 +1,139 @@
+/**
+ * olla-ts's configuration schema: Olla's YAML keys and defaults (Olla's
+ * `internal/config`), plus the keys olla-ts adds, each with a one-line description.
+ * `config.example.yaml` is rendered from this tree, and a test keeps the two equal.
+ *
+ * Keys Olla has but olla-ts does not act on are declared with `unsupported` so that an
+ * Olla configuration loads unchanged and the operator is told, once, what is ignored.
+ *
+ * @module
+ */
+import { bool, duration, num, opaque, str } from "../schema/scalars.ts";
+import { list, map, obj } from "../schema/composites.ts";
+import { ParseContext, type SpecType } from "../schema/spec.ts";
+import { endpointSpec } from "./schema_endpoint.ts";
+import { proxySpec } from "./schema_proxy.ts";
+import { serverSpec } from "./schema_server.ts";
+
+/** The whole configuration tree. */
+export const configSpec = obj({
+  server: serverSpec,
+  proxy: proxySpec,
+  discovery: obj({
+    type: str({ default: "static", oneOf: ["static"], doc: "only static is available" }),
+    refresh_interval: duration({
+      default: "30s",
+      doc: "Olla's unused refresh interval",
+      unsupported: "endpoints come from this file; see model_discovery.interval",
+    }),
+    static: obj({
+      endpoints: list(endpointSpec, {
+        default: [
+          endpointSpec.parse(
+            {
+              url: "http://localhost:23333",
+              name: "local-lmdeploy",
+              type: "lmdeploy",
+            },
+            [],
+            new ParseContext(),
+          ),
+        ],
+        doc: "the backends",
+      }),
+    }),
+    model_discovery: obj({
+      enabled: bool({ default: true, doc: "read each endpoint's model list" }),
+      interval: duration({ default: "5m", min: "1s", doc: "time between model list refreshes" }),
+      timeout: duration({ default: "30s", doc: "limit for one model list request" }),
+      concurrent_workers: num({
+        default: 5,
+        min: 1,
+        doc: "parallel discoveries",
+        unsupported: "each endpoint discovers on its own schedule",
+      }),
+      retry_attempts: num({ default: 3, min: 0, doc: "retries of a failed model list request" }),
+      retry_backoff: duration({ default: "1s", doc: "delay before a retry (doubles each time)" }),
+    }),
+  }),
+  model_registry: obj({
+    type: str({ default: "memory", oneOf: ["memory"], doc: "only memory is available" }),
+    enable_unifier: bool({
+      default: true,
+      env: "OLLA_MODEL_UNIFIER_ENABLED",
+      doc: "Olla's model-name unification",
+      unsupported: "olla-ts matches model ids exactly (case preserved); use model_aliases",
+    }),
+    unification: obj({
+      enabled: bool({ default: true, doc: "" }),
+      stale_threshold: duration({ default: "24h", doc: "" }),
+      cleanup_interval: duration({ default: "10m", doc: "" }),
+    }, {
+      doc: "Olla's unification settings",
+      unsupported: "models leave the registry as soon as an endpoint stops listing them",
+    }),
+    routing_strategy: obj({
+      type: str({
+        default: "strict",
+        oneOf: ["strict", "optimistic", "discovery"],
+        doc: "strict, optimistic or discovery",
+      }),
+      options: obj({
+        fallback_behavior: str({
+          default: "compatible_only",
+          oneOf: ["compatible_only", "all", "none"],
+          doc: "all: route unknown or unavailable models to any healthy endpoint",
+        }),
+        discovery_timeout: duration({ default: "2s", doc: "limit for a refresh on a miss" }),
+        discovery_refresh_on_miss: bool({
+          default: false,
+          doc: "refresh model lists when a model is not found",
+        }),
+      }),
+    }),
+  }),
+  model_aliases: map(list(str({ default: "", doc: "" }), { default: [], doc: "" }), {
+    doc: "virtual model name -> real names, tried in order",
+    example:
+      'model_aliases: { chat: ["internlm/internlm2_5-7b-chat", "Qwen/Qwen2.5-7B-Instruct"] }',
+  }),
+  logging: obj({
+    level: str({
+      default: "info",
+      oneOf: ["debug", "info", "warn", "error"],
+      aliases: { warning: "warn" },
+      env: "OLLA_LOG_LEVEL",
+      doc: "debug, info, warn or error",
+    }),
+    format: str({
+      default: "auto",
+      oneOf: ["auto", "json", "text"],
+      env: "OLLA_LOGGING_FORMAT",
+      doc: "json, text, or auto (text on a terminal, JSON otherwise)",
+    }),
+    output: str({
+      default: "stdout",
+      oneOf: ["stdout", "file"],
+      doc: "where logs go",
+      unsupported: "olla-ts logs to stdout; let systemd/journald keep files",
+    }),
+  }),
+  translators: opaque({
+    doc: "Olla's API translators",
+    unsupported: "the Anthropic translator is not available yet",
+  }),
+  dashboard: opaque({ doc: "Olla's web dashboard", unsupported: "no dashboard yet" }),
+  engineering: obj({
+    show_nerdstats: bool({
+      default: false,
+      env: "OLLA_SHOW_NERD_STATS",
+      doc: "print runtime stats at shutdown",
+      unsupported: "see /internal/process",
+    }),
+  }),
+});
+
+/** The validated configuration olla-ts runs with. */
+export type Config = SpecType<typeof configSpec>;
+/** One inbound API key entry. */
+export type InboundKeyConfig = Config["server"]["auth"]["keys"][number];

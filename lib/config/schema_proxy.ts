@@ -1,0 +1,131 @@
+/**
+ * The schema of the `proxy:` section: balancer, upstream timeouts, retries, profiles,
+ * management routes, wake-on-demand, circuit breaker and sticky sessions.
+ *
+ * @module
+ */
+import { bool, duration, num, optStr, size, str } from "../schema/scalars.ts";
+import { list, obj } from "../schema/composites.ts";
+
+/** Load balancer names, with the spellings older Olla configs use. */
+export const LOAD_BALANCERS = ["priority", "round-robin", "least-connections"] as const;
+const LOAD_BALANCER_ALIASES = {
+  round_robin: "round-robin",
+  least_conn: "least-connections",
+  "least-conn": "least-connections",
+  least_connections: "least-connections",
+} as const;
+
+/** The `proxy:` section. */
+export const proxySpec = obj({
+  engine: str({
+    default: "olla",
+    env: "OLLA_PROXY_ENGINE",
+    doc: "Olla's proxy engine choice",
+    unsupported: "olla-ts has a single streaming engine",
+  }),
+  profile: str({
+    default: "auto",
+    env: "OLLA_PROXY_PROFILE",
+    doc: "Olla's flush profile",
+    unsupported: "olla-ts forwards every chunk as it arrives",
+  }),
+  load_balancer: str({
+    default: "least-connections",
+    oneOf: LOAD_BALANCERS,
+    aliases: LOAD_BALANCER_ALIASES,
+    env: "OLLA_PROXY_LOAD_BALANCER",
+    doc: "priority, round-robin or least-connections",
+  }),
+  connection_timeout: duration({
+    default: "10s",
+    doc: "an upstream silent this long is checked for TCP reachability; unreachable fails over",
+  }),
+  connection_keep_alive: duration({
+    default: "30s",
+    env: "OLLA_PROXY_CONNECTION_KEEP_ALIVE",
+    doc: "upstream keep-alive",
+    unsupported: "the runtime's fetch manages upstream connection pooling",
+  }),
+  response_header_timeout: duration({
+    default: "10m",
+    env: "OLLA_PROXY_RESPONSE_HEADER_TIMEOUT",
+    doc: "wait for upstream headers (non-streamed answers send them only when done)",
+  }),
+  response_timeout: duration({
+    default: "15m",
+    env: "OLLA_PROXY_RESPONSE_TIMEOUT",
+    doc: "longest total time for one request, streams included; 0 disables",
+  }),
+  read_timeout: duration({
+    default: "10m",
+    env: "OLLA_PROXY_READ_TIMEOUT",
+    doc: "longest silence inside a streamed answer before it is ended",
+  }),
+  tls_handshake_timeout: duration({
+    default: "10s",
+    env: "OLLA_PROXY_TLS_HANDSHAKE_TIMEOUT",
+    doc: "upstream TLS handshake limit",
+    unsupported: "covered by connection_timeout",
+  }),
+  stream_buffer_size: size({
+    default: 64 * 1024,
+    doc: "Olla's copy buffer",
+    unsupported: "olla-ts forwards every chunk as it arrives, without a copy buffer",
+  }),
+  max_retries: num({
+    default: 3,
+    min: 0,
+    doc: "extra attempts on other endpoints before the answer starts",
+  }),
+  retry_backoff: duration({
+    default: "500ms",
+    doc: "delay between attempts",
+    unsupported: "failover goes to a different endpoint at once",
+  }),
+  profiles_dir: optStr({ doc: "directory of extra or overriding provider profiles (*.yaml)" }),
+  profile_filter: obj({
+    include: list(str({ default: "", doc: "" }), {
+      default: [],
+      doc: "profile name globs to load",
+    }),
+    exclude: list(str({ default: "", doc: "" }), {
+      default: [],
+      doc: "profile name globs to skip",
+    }),
+  }),
+  allow_management_routes: bool({
+    default: false,
+    doc: "forward LMDeploy sleep/wakeup/abort/weights routes (admin key needed with server.auth)",
+  }),
+  wake_on_demand: bool({
+    default: false,
+    doc: "wake a sleeping LMDeploy endpoint when a request needs it",
+  }),
+  wake_timeout: duration({ default: "2m", doc: "how long requests wait for a wake-up" }),
+  circuit_breaker: obj({
+    failure_threshold: num({ default: 5, min: 1, doc: "consecutive failures that open it" }),
+    cooldown: duration({ default: "30s", doc: "time open before one trial request" }),
+  }),
+  sticky_sessions: obj({
+    enabled: bool({
+      default: false,
+      env: "OLLA_PROXY_STICKY_SESSIONS_ENABLED",
+      doc: "keep a conversation on the endpoint that served it",
+    }),
+    idle_ttl_seconds: num({ default: 600, min: 1, doc: "pin lifetime since last use" }),
+    max_sessions: num({ default: 10000, min: 1, doc: "pins kept (least recently used dropped)" }),
+    key_sources: list(
+      str({
+        default: "session_header",
+        oneOf: ["session_header", "prefix_hash", "auth_header", "ip"],
+        doc: "",
+      }),
+      {
+        default: ["session_header", "prefix_hash", "auth_header"],
+        doc: "session_header, prefix_hash, auth_header, ip; first that applies wins",
+      },
+    ),
+    prefix_hash_bytes: num({ default: 512, min: 16, doc: "bytes of messages hashed" }),
+  }),
+});

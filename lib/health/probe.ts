@@ -1,0 +1,232 @@
+/**
+ * One health probe of one endpoint: GET its health path (and, for engines with a sleep
+ * mode, its sleep path) with the endpoint's credentials, within `check_timeout`, and
+ * classify the answers. Classification is pure ({@linkcode classifyHealth}); the probe
+ * itself only does the requests.
+ *
+ * @module
+ */
+import type { Clock } from "../clock.ts";
+import type { HealthFormat } from "../profiles/profile.ts";
+import type { EndpointStatus } from "../registry/endpoint_state.ts";
+import type { EndpointView, ProbeResult } from "../registry/endpoint.ts";
+import {
+  describeFetchError,
+  isConnectionError,
+  networkFailureKind,
+} from "../upstream/fetch_errors.ts";
+
+/** The health answer as far as classification needs it. */
+export interface HealthAnswer {
+  status: number;
+  body: string;
+  retryAfter: string | null;
+}
+
+/**
+ * Classifies a health answer. LMDeploy answers an empty 200 up to v0.13 and
+ * `{"status","message"}` from v0.14, with `sleeping` on 200 and `initializing` or
+ * `unhealthy` on 503. llama.cpp answers 503 while its model loads.
+ */
+export function classifyHealth(
+  format: HealthFormat,
+  answer: HealthAnswer,
+): { status: EndpointStatus; error?: string; retryAfterMs?: number } {
+  if (answer.status === 401 || answer.status === 403) {
+    return {
+      status: "config_error",
+      error: `health check answered ${answer.status}: check the endpoint's auth`,
+    };
+  }
+  if (answer.status === 429) {
+    return {
+      status: "rate_limited",
+      error: "health check answered 429",
+      retryAfterMs: parseRetryAfter(answer.retryAfter) ?? 30_000,
+    };
+  }
+  const json = parseJsonObject(answer.body);
+  if (format === "lmdeploy" && json && typeof json.status === "string") {
+    const message = typeof json.message === "string" ? `: ${json.message}` : "";
+    if (json.status === "healthy" && answer.status < 300) return { status: "healthy" };
+    if (json.status === "sleeping") return { status: "sleeping" };
+    return { status: "unhealthy", error: `LMDeploy reports ${json.status}${message}` };
+  }
+  if (format === "llamacpp" && answer.status === 503) {
+    const error = json?.error as { message?: unknown } | undefined;
+    if (typeof error?.message === "string" && /loading/i.test(error.message)) {
+      return { status: "loading", error: `llama.cpp: ${error.message}` };
+    }
+  }
+  if (answer.status >= 200 && answer.status < 300) return { status: "healthy" };
+  return { status: "unhealthy", error: `health check answered ${answer.status}` };
+}
+
+/** Reads `Retry-After` (seconds or an HTTP date) as milliseconds from `now`. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (value === null || value.trim() === "") return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  if (!text.trimStart().startsWith("{")) return undefined;
+  try {
+    const value = JSON.parse(text);
+    return value !== null && typeof value === "object" && !Array.isArray(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resolves a path or absolute URL against the endpoint's base. */
+export function endpointUrl(endpoint: EndpointView, pathOrUrl: string): string {
+  if (/^https?:\/\//.test(pathOrUrl)) return pathOrUrl;
+  return `${endpoint.baseUrl}${pathOrUrl.startsWith("/") ? "" : "/"}${pathOrUrl}`;
+}
+
+/** Options for {@linkcode probeEndpoint}. */
+export interface ProbeOptions {
+  fetch: typeof fetch;
+  clock: Clock;
+}
+
+/**
+ * Probes an endpoint. A connection failure is `offline`, a timeout `unhealthy`; a
+ * healthy answer from a slow endpoint (over half of `check_timeout`) is `busy`. An
+ * LMDeploy endpoint that says it is healthy is also asked `/is_sleeping`, because its
+ * `/health` stays 200 while the engine sleeps.
+ */
+export async function probeEndpoint(
+  endpoint: EndpointView,
+  options: ProbeOptions,
+): Promise<ProbeResult> {
+  const { clock } = options;
+  const timeoutMs = endpoint.config.check_timeout;
+  const started = clock.now();
+  const healthUrl = endpointUrl(
+    endpoint,
+    endpoint.config.health_check_url ?? endpoint.profile.health.path,
+  );
+  let answer: HealthAnswer;
+  try {
+    answer = await timedGet(healthUrl, endpoint, options, timeoutMs);
+  } catch (error) {
+    return failedProbe(error, clock.now() - started, timeoutMs);
+  }
+  const latencyMs = clock.now() - started;
+  const verdict = classifyHealth(endpoint.profile.health.format, answer);
+  if (verdict.status === "healthy" && endpoint.profile.sleepProbePath) {
+    const remaining = Math.max(1, timeoutMs - latencyMs);
+    const sleep = await probeSleep(
+      endpointUrl(endpoint, endpoint.profile.sleepProbePath),
+      endpoint,
+      options,
+      remaining,
+    );
+    if (sleep) return { ...sleep, latencyMs: clock.now() - started };
+  }
+  if (verdict.status === "healthy" && latencyMs > timeoutMs / 2) {
+    return { status: "busy", latencyMs, error: `health check took ${Math.round(latencyMs)}ms` };
+  }
+  return { ...verdict, latencyMs };
+}
+
+/** Asks `/is_sleeping`; returns a result only when it changes the verdict. */
+async function probeSleep(
+  url: string,
+  endpoint: EndpointView,
+  options: ProbeOptions,
+  timeoutMs: number,
+): Promise<Omit<ProbeResult, "latencyMs"> | undefined> {
+  let answer: HealthAnswer;
+  try {
+    answer = await timedGet(url, endpoint, options, timeoutMs);
+  } catch (error) {
+    return isConnectionError(error)
+      ? { status: "offline", error: describeFetchError(error) }
+      : undefined;
+  }
+  if (answer.status === 401 || answer.status === 403) {
+    return {
+      status: "config_error",
+      error: `/is_sleeping answered ${answer.status}: check the endpoint's auth`,
+    };
+  }
+  // LMDeploy before v0.11 has no /is_sleeping (404) and no sleep mode to detect.
+  if (answer.status !== 200) return undefined;
+  return parseJsonObject(answer.body)?.is_sleeping === true ? { status: "sleeping" } : undefined;
+}
+
+class ProbeTimeout extends Error {
+  constructor(timeoutMs: number) {
+    super(`health check timed out after ${timeoutMs}ms`);
+    this.name = "ProbeTimeout";
+  }
+}
+
+/**
+ * A GET within `timeoutMs`. A reset connection is retried once at once: it is usually a
+ * pooled keep-alive connection the backend closed (uvicorn closes idle ones after 5 s,
+ * the same as the default probe interval), not a sign the endpoint is down.
+ */
+async function timedGet(
+  url: string,
+  endpoint: EndpointView,
+  options: ProbeOptions,
+  timeoutMs: number,
+): Promise<HealthAnswer> {
+  const started = options.clock.now();
+  try {
+    return await timedGetOnce(url, endpoint, options, timeoutMs);
+  } catch (error) {
+    if (!(error instanceof TypeError) || networkFailureKind(error) !== "reset") throw error;
+    return await timedGetOnce(
+      url,
+      endpoint,
+      options,
+      Math.max(1, timeoutMs - (options.clock.now() - started)),
+    );
+  }
+}
+
+async function timedGetOnce(
+  url: string,
+  endpoint: EndpointView,
+  { fetch, clock }: ProbeOptions,
+  timeoutMs: number,
+): Promise<HealthAnswer> {
+  const controller = new AbortController();
+  const timer = clock.setTimeout(() => controller.abort(new ProbeTimeout(timeoutMs)), timeoutMs);
+  try {
+    const response = await fetch(url, {
+      headers: [...endpoint.outboundHeaders, ["user-agent", "olla-ts-health"]] as [
+        string,
+        string,
+      ][],
+      signal: controller.signal,
+    });
+    const body = await response.text();
+    return { status: response.status, body, retryAfter: response.headers.get("retry-after") };
+  } catch (error) {
+    throw controller.signal.aborted ? controller.signal.reason : error;
+  } finally {
+    clock.clearTimeout(timer);
+  }
+}
+
+function failedProbe(error: unknown, latencyMs: number, timeoutMs: number): ProbeResult {
+  if (error instanceof ProbeTimeout) {
+    return { status: "unhealthy", latencyMs, error: error.message };
+  }
+  if (isConnectionError(error)) {
+    return { status: "offline", latencyMs, error: describeFetchError(error) };
+  }
+  return {
+    status: "unhealthy",
+    latencyMs: Math.min(latencyMs, timeoutMs),
+    error: `health check failed: ${describeFetchError(error)}`,
+  };
+}

@@ -1,0 +1,254 @@
+/**
+ * The request body: read once, within `max_body_size` and `read_timeout`, into one
+ * buffer that every failover attempt replays; and a scanner that finds the top-level
+ * fields routing needs (`model`, `session_id`, `messages`) without parsing or copying
+ * the body. Only the tiny `model` token is decoded, and an alias rewrite splices in the
+ * new name, leaving every other byte as the client sent it.
+ *
+ * @module
+ */
+import type { Deadline, Deadlines } from "../deadlines.ts";
+import { OllaError } from "../errors.ts";
+
+/** Bytes backed by a plain ArrayBuffer, as `fetch` and `Response` accept them. */
+export type Bytes = Uint8Array<ArrayBuffer>;
+
+/** Options for {@linkcode readBody}. */
+export interface ReadBodyOptions {
+  maxBytes: number;
+  timeoutMs: number;
+  deadlines: Deadlines;
+}
+
+/**
+ * Answers to a body olla-ts stopped reading close the connection: the unread rest of the
+ * body would otherwise be taken for the next request on it.
+ */
+const CLOSE = { connection: "close" };
+
+function tooLarge(maxBytes: number): OllaError {
+  return new OllaError(
+    413,
+    `Request body is larger than the ${maxBytes}-byte limit (server.request_limits.max_body_size)`,
+    { code: "request_too_large", fault: "client", headers: CLOSE },
+  );
+}
+
+/**
+ * Reads the whole body. A declared `Content-Length` over the limit is refused before
+ * reading; a chunked body is counted as it arrives and refused the moment it passes the
+ * limit. A body that does not arrive within `timeoutMs` is refused with 408.
+ *
+ * @throws {OllaError} 413 over the limit, 408 on timeout, 400 when the client aborts.
+ */
+export async function readBody(request: Request, options: ReadBodyOptions): Promise<Bytes> {
+  const { maxBytes, timeoutMs, deadlines } = options;
+  if (!request.body) return new Uint8Array(0);
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > maxBytes) {
+    await request.body.cancel().catch(() => {});
+    throw tooLarge(maxBytes);
+  }
+  // Raced rather than cancelled: a read pending on a silent client does not always end
+  // when its reader is cancelled.
+  let deadline: Deadline | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    deadline = deadlines.after(timeoutMs, () =>
+      reject(
+        new OllaError(
+          408,
+          `The request body did not arrive within ${timeoutMs}ms (server.read_timeout)`,
+          {
+            code: "request_timeout",
+            fault: "client",
+            headers: CLOSE,
+          },
+        ),
+      ));
+  });
+  try {
+    // A declared length is enforced by the runtime's HTTP parser, so the native
+    // arrayBuffer() (one copy, no per-chunk promises) is safe; chunked bodies are counted.
+    if (declared !== null) {
+      return new Uint8Array(await Promise.race([request.arrayBuffer(), timeout]));
+    }
+    return await readChunked(request.body.getReader(), maxBytes, timeout);
+  } catch (error) {
+    if (error instanceof OllaError) throw error;
+    throw new OllaError(400, "The request body could not be read: the client stopped sending it", {
+      code: "body_read_error",
+      fault: "client",
+      cause: error,
+    });
+  } finally {
+    deadline?.cancel();
+  }
+}
+
+async function readChunked(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  maxBytes: number,
+  timeout: Promise<never>,
+): Promise<Bytes> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), timeout]);
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) throw tooLarge(maxBytes);
+      chunks.push(value);
+    }
+  } catch (error) {
+    reader.cancel().catch(() => {});
+    throw error;
+  }
+  // Stream chunks are never backed by a SharedArrayBuffer.
+  if (chunks.length === 1) return chunks[0] as Bytes;
+  const body = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}
+
+/** A byte range `[start, end)` in the body. */
+export type Range = readonly [number, number];
+
+/** Top-level fields of a JSON object body that routing uses. */
+export interface BodyFields {
+  /** The `model` string, when it is a string. */
+  model?: string;
+  /** Range of the `model` value token, quotes included, for alias rewrites. */
+  modelRange?: Range;
+  /** LMDeploy's interactive `session_id` (absent, or -1, means none). */
+  sessionId?: string;
+  /** Range of the `messages` value (or `prompt` when there are no messages), for prefix hashing. */
+  conversationRange?: Range;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const COLON = 0x3a;
+const COMMA = 0x2c;
+
+function isSpace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
+}
+
+/** Index just past the string starting at `i` (a quote), or -1. */
+function skipString(bytes: Uint8Array, i: number): number {
+  for (let j = i + 1; j < bytes.length; j++) {
+    const byte = bytes[j];
+    if (byte === BACKSLASH) j++;
+    else if (byte === QUOTE) return j + 1;
+  }
+  return -1;
+}
+
+/** Index just past the JSON value starting at `i`, or -1 when it is malformed. */
+function skipValue(bytes: Uint8Array, i: number): number {
+  const first = bytes[i];
+  if (first === QUOTE) return skipString(bytes, i);
+  if (first === OPEN_BRACE || first === OPEN_BRACKET) {
+    let depth = 0;
+    for (let j = i; j < bytes.length; j++) {
+      const byte = bytes[j];
+      if (byte === QUOTE) {
+        j = skipString(bytes, j) - 1;
+        if (j < 0) return -1;
+      } else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
+        depth++;
+      } else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) {
+        if (--depth === 0) return j + 1;
+      }
+    }
+    return -1;
+  }
+  let j = i;
+  while (
+    j < bytes.length && !isSpace(bytes[j]) && bytes[j] !== COMMA && bytes[j] !== CLOSE_BRACE &&
+    bytes[j] !== CLOSE_BRACKET
+  ) j++;
+  return j > i ? j : -1;
+}
+
+function keyIs(bytes: Uint8Array, start: number, end: number, key: string): boolean {
+  if (end - start !== key.length + 2) return false;
+  for (let k = 0; k < key.length; k++) if (bytes[start + 1 + k] !== key.charCodeAt(k)) return false;
+  return true;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * Finds the routing fields among the top-level keys of a JSON object, skipping nested
+ * values without decoding them. Anything that is not a well-formed JSON object yields
+ * no fields (the backend will answer the client's mistake itself).
+ */
+export function scanBody(bytes: Uint8Array): BodyFields {
+  const fields: BodyFields = {};
+  let i = 0;
+  while (i < bytes.length && isSpace(bytes[i])) i++;
+  if (bytes[i] !== OPEN_BRACE) return {};
+  i++;
+  let promptRange: Range | undefined;
+  for (;;) {
+    while (i < bytes.length && isSpace(bytes[i])) i++;
+    if (bytes[i] === CLOSE_BRACE) break;
+    if (bytes[i] !== QUOTE) return {};
+    const keyStart = i;
+    const keyEnd = skipString(bytes, i);
+    if (keyEnd < 0) return {};
+    i = keyEnd;
+    while (i < bytes.length && isSpace(bytes[i])) i++;
+    if (bytes[i] !== COLON) return {};
+    i++;
+    while (i < bytes.length && isSpace(bytes[i])) i++;
+    const valueStart = i;
+    const valueEnd = skipValue(bytes, i);
+    if (valueEnd < 0) return {};
+    if (keyIs(bytes, keyStart, keyEnd, "model") && bytes[valueStart] === QUOTE) {
+      try {
+        fields.model = JSON.parse(decoder.decode(bytes.subarray(valueStart, valueEnd)));
+        fields.modelRange = [valueStart, valueEnd];
+      } catch {
+        return {};
+      }
+    } else if (keyIs(bytes, keyStart, keyEnd, "session_id")) {
+      const text = decoder.decode(bytes.subarray(valueStart, valueEnd));
+      if (text !== "-1" && text !== "null") fields.sessionId = text;
+    } else if (keyIs(bytes, keyStart, keyEnd, "messages")) {
+      fields.conversationRange = [valueStart, valueEnd];
+    } else if (keyIs(bytes, keyStart, keyEnd, "prompt")) {
+      promptRange = [valueStart, valueEnd];
+    }
+    i = valueEnd;
+    while (i < bytes.length && isSpace(bytes[i])) i++;
+    if (bytes[i] === COMMA) {
+      i++;
+      continue;
+    }
+    if (bytes[i] === CLOSE_BRACE) break;
+    return {};
+  }
+  fields.conversationRange ??= promptRange;
+  return fields;
+}
+
+/** The body with the `model` value replaced; every other byte is unchanged. */
+export function replaceModel(bytes: Uint8Array, range: Range, model: string): Bytes {
+  const replacement = new TextEncoder().encode(JSON.stringify(model));
+  const out = new Uint8Array(bytes.length - (range[1] - range[0]) + replacement.length);
+  out.set(bytes.subarray(0, range[0]), 0);
+  out.set(replacement, range[0]);
+  out.set(bytes.subarray(range[1]), range[0] + replacement.length);
+  return out;
+}

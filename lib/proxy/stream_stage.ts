@@ -1,0 +1,188 @@
+/**
+ * The response stage every proxied answer passes through. Bytes go to the client as
+ * they arrive (each chunk is handed on before anything else happens to it, never held
+ * back for the next), while the stage:
+ *
+ * - hands each chunk to an observer (usage and time-to-first-token) after forwarding it;
+ * - ends a stream that stays silent longer than the idle timeout, or outlives the
+ *   response deadline, by aborting the upstream request;
+ * - when the upstream dies or is cut off mid-stream, finishes an SSE answer with a final
+ *   `data: {"error": ...}` event and `data: [DONE]` (LMDeploy's own mid-stream error
+ *   shape, which OpenAI SDKs raise as an error) instead of a silent truncation;
+ * - when the client goes away, cancels the upstream body, which closes the upstream
+ *   connection so the engine stops generating;
+ * - reports exactly once how the answer ended.
+ *
+ * It is a pull-driven `ReadableStream` with no queue of its own (high-water mark 0): it
+ * reads the next upstream chunk only when the client side asks for one, so backpressure
+ * reaches the upstream socket and nothing is buffered. (A `TransformStream` fed by
+ * `pipeTo` behaves the same but costs about three times as much per answer on Deno 2.9.)
+ *
+ * @module
+ */
+import type { Clock } from "../clock.ts";
+import type { Deadline, Deadlines } from "../deadlines.ts";
+
+/** How an answer ended. */
+export type StreamOutcome =
+  | "complete"
+  | "upstream_error"
+  | "idle_timeout"
+  | "deadline"
+  | "client_cancelled";
+
+/** Options for {@linkcode teeBody}. */
+export interface TeeOptions {
+  clock: Clock;
+  deadlines: Deadlines;
+  /** Longest silence between chunks; 0 disables. */
+  idleTimeoutMs: number;
+  /** Absolute time (clock ms) the whole answer must end by; `undefined` for none. */
+  deadline: number | undefined;
+  /** Whether the answer is an SSE stream (so an error can be appended as an event). */
+  sse: boolean;
+  /** Aborts the upstream request (and so its body). */
+  abortUpstream: (reason: unknown) => void;
+  /** Sees every chunk after it was forwarded. */
+  onChunk?: (chunk: Uint8Array, now: number) => void;
+  /** Called once with how the answer ended and how many bytes reached the client side. */
+  onEnd: (outcome: StreamOutcome, bytes: number, error?: unknown) => void;
+}
+
+const ERROR_MESSAGES: Readonly<
+  Record<Exclude<StreamOutcome, "complete" | "client_cancelled">, [number, string]>
+> = {
+  upstream_error: [502, "The backend connection was lost in the middle of the answer"],
+  idle_timeout: [
+    504,
+    "The backend sent nothing for longer than proxy.read_timeout; the answer was ended",
+  ],
+  deadline: [504, "The answer took longer than proxy.response_timeout; it was ended"],
+};
+
+/** The closing SSE events for an answer cut short. */
+export function sseErrorTail(outcome: keyof typeof ERROR_MESSAGES): Uint8Array {
+  const [code, message] = ERROR_MESSAGES[outcome];
+  const error = { message, type: "server_error", code, param: null, object: "error" };
+  return new TextEncoder().encode(`data: ${JSON.stringify({ error })}\n\ndata: [DONE]\n\n`);
+}
+
+/** One chunk at a time from an upstream body. */
+interface ChunkReader {
+  read(): Promise<ReadableStreamReadResult<Uint8Array>>;
+  cancel(reason: unknown): Promise<void>;
+}
+
+/** Size of the buffer a byte stream is read into. */
+const READ_BUFFER_BYTES = 16 * 1024;
+
+/**
+ * Reads `body` chunk by chunk. Where the body is a byte stream (Deno's `fetch`), it is
+ * read into one buffer owned by the stream and each chunk is copied out at its own size:
+ * the default reader allocates 64 KiB per read, so every SSE frame of a few hundred bytes
+ * would hold 64 KiB until it is collected. Measured on Deno 2.9 with 2,000 paced streams:
+ * peak RSS 640 MB -> 330 MB, and a quarter less CPU per frame. Other bodies (Bun's fetch)
+ * use the default reader.
+ */
+function chunkReader(body: ReadableStream<Uint8Array>): ChunkReader {
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    byob = body.getReader({ mode: "byob" });
+  } catch {
+    // Not a byte stream.
+  }
+  if (!byob) {
+    const reader = body.getReader();
+    return { read: () => reader.read(), cancel: (reason) => reader.cancel(reason) };
+  }
+  const bytes = byob;
+  let buffer = new ArrayBuffer(READ_BUFFER_BYTES);
+  return {
+    async read() {
+      const result = await bytes.read(new Uint8Array(buffer));
+      if (result.done || !result.value) return { done: true, value: undefined };
+      // The read handed the buffer over; take the bytes out and keep it for the next read.
+      const chunk = result.value.slice();
+      buffer = result.value.buffer;
+      return { done: false, value: chunk };
+    },
+    cancel: (reason) => bytes.cancel(reason),
+  };
+}
+
+/** Passes `body` through the stage; returns the stream to send to the client. */
+export function teeBody(
+  body: ReadableStream<Uint8Array>,
+  options: TeeOptions,
+): ReadableStream<Uint8Array> {
+  const { clock, deadlines, idleTimeoutMs, deadline, onChunk } = options;
+  const reader = chunkReader(body);
+  let bytes = 0;
+  let lastChunkAt = clock.now();
+  let ended = false;
+  let timer: Deadline | undefined;
+  /** Set when olla-ts itself cut the upstream off, so that is not mistaken for a failure. */
+  let stoppedFor: "idle_timeout" | "deadline" | undefined;
+
+  const end = (outcome: StreamOutcome, error?: unknown) => {
+    if (ended) return;
+    ended = true;
+    timer?.cancel();
+    options.onEnd(outcome, bytes, error);
+  };
+
+  const arm = () => {
+    const idleAt = idleTimeoutMs > 0 ? lastChunkAt + idleTimeoutMs : Infinity;
+    const fireAt = Math.min(idleAt, deadline ?? Infinity);
+    if (fireAt === Infinity) return;
+    // One deadline per stream, re-armed only when it fires early (a chunk came since).
+    timer = deadlines.after(fireAt - clock.now(), () => {
+      timer = undefined;
+      if (ended) return;
+      const now = clock.now();
+      if (deadline !== undefined && now >= deadline) stoppedFor = "deadline";
+      else if (idleTimeoutMs > 0 && now - lastChunkAt >= idleTimeoutMs) stoppedFor = "idle_timeout";
+      else return arm();
+      options.abortUpstream(new Error(`stream ended by olla-ts: ${stoppedFor}`));
+    });
+  };
+  arm();
+
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (error) {
+        if (ended) return;
+        const outcome = stoppedFor ?? "upstream_error";
+        if (options.sse) {
+          const tail = sseErrorTail(outcome);
+          bytes += tail.byteLength;
+          controller.enqueue(tail);
+          controller.close();
+        } else {
+          controller.error(error);
+        }
+        end(outcome, error);
+        return;
+      }
+      if (result.done) {
+        controller.close();
+        end("complete");
+        return;
+      }
+      controller.enqueue(result.value);
+      const now = clock.now();
+      lastChunkAt = now;
+      bytes += result.value.byteLength;
+      onChunk?.(result.value, now);
+    },
+    cancel(reason) {
+      if (ended) return;
+      options.abortUpstream(reason);
+      reader.cancel(reason).catch(() => {});
+      end("client_cancelled", reason);
+    },
+  }, { highWaterMark: 0 });
+}

@@ -1,0 +1,188 @@
+/**
+ * Token-bucket rate limits: one global bucket, one per client address, one per inbound
+ * API key, and a separate per-address bucket for `/internal/health`. A bucket holds up to
+ * `burst_size` tokens and refills at its per-minute rate; each request takes one.
+ *
+ * Answers carry `X-RateLimit-Limit` (requests per minute of the tightest bucket that
+ * applied), `X-RateLimit-Remaining` and `X-RateLimit-Reset` (seconds until that bucket is
+ * full again); a refusal is a 429 with `Retry-After` (seconds until a token is back).
+ *
+ * @module
+ */
+import type { Clock, TimerId } from "../clock.ts";
+
+/** A token bucket; pure arithmetic over the times it is given. */
+export class TokenBucket {
+  #tokens: number;
+  #updatedAt: number;
+
+  constructor(readonly capacity: number, readonly perMinute: number, now: number) {
+    this.#tokens = capacity;
+    this.#updatedAt = now;
+  }
+
+  #refill(now: number): void {
+    const elapsed = Math.max(0, now - this.#updatedAt);
+    this.#tokens = Math.min(this.capacity, this.#tokens + (elapsed / 60_000) * this.perMinute);
+    this.#updatedAt = now;
+  }
+
+  /** Takes a token if there is one. */
+  take(now: number): boolean {
+    this.#refill(now);
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+
+  remaining(now: number): number {
+    this.#refill(now);
+    return Math.floor(this.#tokens);
+  }
+
+  /** Milliseconds until one token is available. */
+  msUntilToken(now: number): number {
+    this.#refill(now);
+    return this.#tokens >= 1 ? 0 : ((1 - this.#tokens) / this.perMinute) * 60_000;
+  }
+
+  /** Milliseconds until the bucket is full. */
+  msUntilFull(now: number): number {
+    this.#refill(now);
+    return ((this.capacity - this.#tokens) / this.perMinute) * 60_000;
+  }
+}
+
+/** Limits per minute, 0 meaning no limit. */
+export interface RateLimitSettings {
+  global_requests_per_minute: number;
+  per_ip_requests_per_minute: number;
+  per_key_requests_per_minute: number;
+  health_requests_per_minute: number;
+  burst_size: number;
+  cleanup_interval: number;
+}
+
+/** The verdict for one request. */
+export interface RateDecision {
+  allowed: boolean;
+  /** Headers to add to the answer (empty when no limit applies). */
+  headers: Record<string, string>;
+  /** For a refusal: seconds until a retry can succeed. */
+  retryAfterSeconds?: number;
+  /** Which bucket refused: `global`, `ip`, `key` or `health`. */
+  scope?: string;
+}
+
+/** All the buckets. */
+export class RateLimiter {
+  readonly #settings: RateLimitSettings;
+  readonly #clock: Clock;
+  readonly #global: TokenBucket | undefined;
+  readonly #perIp = new Map<string, TokenBucket>();
+  readonly #perKey = new Map<string, TokenBucket>();
+  readonly #health = new Map<string, TokenBucket>();
+  #cleanup: TimerId | undefined;
+
+  constructor(settings: RateLimitSettings, clock: Clock) {
+    this.#settings = settings;
+    this.#clock = clock;
+    this.#global = settings.global_requests_per_minute > 0
+      ? new TokenBucket(settings.burst_size, settings.global_requests_per_minute, clock.now())
+      : undefined;
+  }
+
+  /** Starts dropping idle per-client buckets every `cleanup_interval`. */
+  start(): void {
+    const sweep = () => {
+      const now = this.#clock.now();
+      for (const buckets of [this.#perIp, this.#perKey, this.#health]) {
+        for (const [key, bucket] of buckets) if (bucket.msUntilFull(now) === 0) buckets.delete(key);
+      }
+      this.#cleanup = this.#clock.setTimeout(sweep, this.#settings.cleanup_interval);
+    };
+    if (this.#settings.cleanup_interval > 0) {
+      this.#cleanup = this.#clock.setTimeout(sweep, this.#settings.cleanup_interval);
+    }
+  }
+
+  stop(): void {
+    if (this.#cleanup !== undefined) this.#clock.clearTimeout(this.#cleanup);
+  }
+
+  /** Number of per-client buckets kept (for tests and status). */
+  get trackedClients(): number {
+    return this.#perIp.size + this.#perKey.size + this.#health.size;
+  }
+
+  /** Checks the global and per-address buckets (or the health bucket for liveness). */
+  checkClient(ip: string, health: boolean): RateDecision {
+    const s = this.#settings;
+    if (health) {
+      return this.#check([[
+        "health",
+        this.#bucket(this.#health, ip, s.health_requests_per_minute),
+      ]]);
+    }
+    return this.#check([
+      ["global", this.#global],
+      ["ip", this.#bucket(this.#perIp, ip, s.per_ip_requests_per_minute)],
+    ]);
+  }
+
+  /** Checks the bucket of an inbound API key. */
+  checkKey(name: string): RateDecision {
+    return this.#check([[
+      "key",
+      this.#bucket(this.#perKey, name, this.#settings.per_key_requests_per_minute),
+    ]]);
+  }
+
+  #bucket(
+    buckets: Map<string, TokenBucket>,
+    key: string,
+    perMinute: number,
+  ): TokenBucket | undefined {
+    if (perMinute <= 0) return undefined;
+    let bucket = buckets.get(key);
+    if (!bucket) {
+      buckets.set(
+        key,
+        bucket = new TokenBucket(this.#settings.burst_size, perMinute, this.#clock.now()),
+      );
+    }
+    return bucket;
+  }
+
+  #check(buckets: [string, TokenBucket | undefined][]): RateDecision {
+    const now = this.#clock.now();
+    const applied = buckets.filter((entry): entry is [string, TokenBucket] =>
+      entry[1] !== undefined
+    );
+    if (applied.length === 0) return { allowed: true, headers: {} };
+    // Check every bucket before taking from any, so a refusal costs no tokens.
+    for (const [scope, bucket] of applied) {
+      const wait = bucket.msUntilToken(now);
+      if (wait > 0) {
+        return {
+          allowed: false,
+          headers: this.#headers(bucket, now),
+          retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)),
+          scope,
+        };
+      }
+    }
+    for (const [, bucket] of applied) bucket.take(now);
+    const tightest =
+      applied.reduce((a, b) => (b[1].remaining(now) < a[1].remaining(now) ? b : a))[1];
+    return { allowed: true, headers: this.#headers(tightest, now) };
+  }
+
+  #headers(bucket: TokenBucket, now: number): Record<string, string> {
+    return {
+      "x-ratelimit-limit": String(bucket.perMinute),
+      "x-ratelimit-remaining": String(bucket.remaining(now)),
+      "x-ratelimit-reset": String(Math.ceil(bucket.msUntilFull(now) / 1000)),
+    };
+  }
+}

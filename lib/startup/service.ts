@@ -1,0 +1,217 @@
+/**
+ * Builds olla-ts from a configuration: the registry, health checker, model discovery,
+ * wake-up coordinator, admission gates, sticky table, proxy, dispatcher and app, wired
+ * together. `main.ts` uses it, and so do the end-to-end tests, so both run the same
+ * composition. Nothing starts until {@linkcode Service.start}.
+ *
+ * @module
+ */
+import { Admission } from "../proxy/admission.ts";
+import { createApp } from "../server/app.ts";
+import { KeyAuthenticator } from "../server/auth.ts";
+import { createBalancer } from "../routing/balancer.ts";
+import { parseCidr } from "../cidr.ts";
+import type { Clock } from "../clock.ts";
+import type { Config } from "../config/schema.ts";
+import { ModelDiscovery } from "../health/discovery.ts";
+import { Deadlines } from "../deadlines.ts";
+import { Dispatcher } from "../proxy/dispatch.ts";
+import { renderModelList } from "../profiles/model_lists.ts";
+import { createGuard } from "../server/guard.ts";
+import { HealthChecker } from "../health/checker.ts";
+import { InflightTracker } from "../server/inflight.ts";
+import type { Logger } from "../log.ts";
+import type { ProfileSet } from "../profiles/profile.ts";
+import { Proxy } from "../proxy/forward.ts";
+import { RateLimiter } from "../server/rate_limit.ts";
+import { type ModelCard } from "../profiles/model_lists.ts";
+import { Registry } from "../registry/registry.ts";
+import { configuredSecrets, createRedactor } from "../observability/redact.ts";
+import type { ConnInfo } from "./runtime.ts";
+import { StickyTable } from "../routing/sticky.ts";
+import { Telemetry } from "../observability/telemetry.ts";
+import { WakeCoordinator } from "../health/wake.ts";
+
+/** What the service needs from its surroundings. */
+export interface ServiceDeps {
+  config: Config;
+  profiles: ProfileSet;
+  logger: Logger;
+  clock: Clock;
+  fetch: typeof fetch;
+  /** TCP reachability check for the connect watchdog (the runtime's `canConnect`). */
+  canConnect: (hostname: string, port: number, timeoutMs: number) => Promise<boolean>;
+  /** @default {Math.random} */
+  random?: () => number;
+  /** The runtime's name, version and memory figures, for status output. */
+  runtime: {
+    name: string;
+    version: string;
+    memory(): { rss: number; heapUsed: number; heapTotal: number; external: number };
+  };
+}
+
+/** A built olla-ts. */
+export interface Service {
+  readonly fetch: (request: Request, info?: ConnInfo) => Response | Promise<Response>;
+  readonly registry: Registry;
+  readonly inflight: InflightTracker;
+  readonly health: HealthChecker;
+  readonly discovery: ModelDiscovery;
+  readonly telemetry: Telemetry;
+  /** Starts health checks and model discovery. */
+  start(): void;
+  /** Stops every timer. */
+  stop(): void;
+}
+
+/** Builds the service. */
+export function createService(deps: ServiceDeps): Service {
+  const { config, profiles, logger, clock, fetch } = deps;
+  const registry = new Registry(config.discovery.static.endpoints, profiles, {
+    clock,
+    breakerFailureThreshold: config.proxy.circuit_breaker.failure_threshold,
+    breakerCooldownMs: config.proxy.circuit_breaker.cooldown,
+  });
+  const modelDiscovery = config.discovery.model_discovery;
+  const discovery = new ModelDiscovery({
+    registry,
+    fetch,
+    clock,
+    logger,
+    enabled: modelDiscovery.enabled,
+    intervalMs: modelDiscovery.interval,
+    timeoutMs: modelDiscovery.timeout,
+    retryAttempts: modelDiscovery.retry_attempts,
+    retryBackoffMs: modelDiscovery.retry_backoff,
+  });
+  const health = new HealthChecker({
+    registry,
+    fetch,
+    clock,
+    logger,
+    random: deps.random,
+    onReachable: (name, recovered) => {
+      if (recovered || registry.get(name)?.models === undefined) discovery.refresh(name);
+    },
+  });
+  const wake = new WakeCoordinator({
+    registry,
+    fetch,
+    clock,
+    logger,
+    probeNow: (name) => health.checkNow(name),
+    timeoutMs: config.proxy.wake_timeout,
+  });
+  const admissions = new Map<string, Admission>();
+  for (const endpoint of config.discovery.static.endpoints) {
+    if (endpoint.max_concurrent_requests > 0) {
+      admissions.set(
+        endpoint.name,
+        new Admission({
+          maxConcurrent: endpoint.max_concurrent_requests,
+          queueSize: endpoint.queue_size,
+          queueTimeoutMs: endpoint.queue_timeout,
+          clock,
+          endpoint: endpoint.name,
+        }),
+      );
+    }
+  }
+  const sticky = new StickyTable({
+    maxEntries: config.proxy.sticky_sessions.max_sessions,
+    idleTtlMs: config.proxy.sticky_sessions.idle_ttl_seconds * 1000,
+    clock,
+  });
+  registry.onChange(({ endpoint }) => {
+    if (!registry.isRoutable(endpoint)) sticky.unpinEndpoint(endpoint.name);
+  });
+  const deadlines = new Deadlines(clock);
+  const proxy = new Proxy({
+    registry,
+    deadlines,
+    balancer: createBalancer(config.proxy.load_balancer, deps.random),
+    admissions,
+    clock,
+    logger,
+    fetch,
+    canConnect: deps.canConnect,
+    proxy: config.proxy,
+  });
+  const dispatcher = new Dispatcher({
+    config,
+    registry,
+    proxy,
+    discovery,
+    wake,
+    sticky,
+    clock,
+    deadlines,
+  });
+  const inflight = new InflightTracker();
+  const telemetry = new Telemetry({
+    config,
+    registry,
+    inflight,
+    admissions,
+    logger,
+    runtime: deps.runtime,
+    now: () => clock.now(),
+  });
+  const nativeFormats = Object.fromEntries(
+    profiles.all.map((
+      profile,
+    ) => [
+      profile.name,
+      (cards: readonly ModelCard[]) => renderModelList(profile.models.format, cards),
+    ]),
+  );
+  const rateLimiter = new RateLimiter(config.server.rate_limits, clock);
+  const keys = config.server.auth.keys.map(({ name, key, admin }) => ({
+    name,
+    key: key ?? "",
+    admin,
+  }));
+  const guard = createGuard({
+    config,
+    rateLimiter,
+    authenticator: keys.length > 0 ? new KeyAuthenticator(keys) : undefined,
+    internalCidrs: config.server.internal.allowed_cidrs.map(parseCidr),
+  });
+  const app = createApp({
+    guard,
+    trustedProxies: config.server.rate_limits.trusted_proxy_cidrs.map(parseCidr),
+    config,
+    logger,
+    inflight,
+    clock,
+    registry,
+    profiles,
+    dispatcher,
+    telemetry,
+    admissions,
+    nativeFormats,
+    redact: createRedactor(configuredSecrets(config)),
+    runtime: { ...deps.runtime, memory: () => ({ ...deps.runtime.memory() }) },
+    onFinished: (record) => telemetry.observe(record),
+  });
+  return {
+    fetch: (request, info) => app.fetch(request, info ?? { remoteAddr: "" }),
+    registry,
+    inflight,
+    health,
+    discovery,
+    telemetry,
+    start() {
+      health.start();
+      discovery.start();
+      rateLimiter.start();
+    },
+    stop() {
+      health.stop();
+      discovery.stop();
+      rateLimiter.stop();
+      deadlines.clear();
+    },
+  };
+}
