@@ -81,7 +81,7 @@ describe("Proxy connect watchdog", () => {
     const { response, record } = await pending;
     assert.equal(response.status, 200);
     assert.deepEqual(probes, ["10.9.9.9"]);
-    assert.deepEqual(record.failovers, ["blackhole:connect_timeout"]);
+    assert.deepEqual(record.failovers, [{ endpoint: "blackhole", reason: "connect_timeout" }]);
     assert.equal(registry.get("blackhole")!.status, "offline");
   });
 

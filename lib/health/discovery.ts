@@ -9,7 +9,8 @@
 import { isReachable } from "../registry/endpoint_state.ts";
 import { type Clock, sleep, type TimerId } from "../clock.ts";
 import type { Logger } from "../log.ts";
-import { endpointUrl } from "./probe.ts";
+import { endpointUrl } from "../upstream/endpoint_url.ts";
+import { fetchWithin } from "../upstream/timed_fetch.ts";
 import { parseModelList } from "../profiles/model_lists.ts";
 import type { EndpointView } from "../registry/endpoint.ts";
 import type { Registry } from "../registry/registry.ts";
@@ -22,30 +23,26 @@ export async function fetchModels(
   options: { fetch: typeof fetch; clock: Clock; timeoutMs: number },
 ): Promise<ModelCard[]> {
   const url = endpointUrl(endpoint, endpoint.config.model_url ?? endpoint.profile.models.path);
-  const controller = new AbortController();
-  const timer = options.clock.setTimeout(
-    () => controller.abort(new Error(`model list timed out after ${options.timeoutMs}ms`)),
-    options.timeoutMs,
+  const text = await fetchWithin(
+    {
+      ...options,
+      timeoutError: () => new Error(`model list timed out after ${options.timeoutMs}ms`),
+    },
+    url,
+    { headers: [...endpoint.outboundHeaders] as [string, string][] },
+    async (response) => {
+      const text = await response.text();
+      if (!response.ok) throw new Error(`model list answered ${response.status}`);
+      return text;
+    },
   );
+  let body: unknown;
   try {
-    const response = await options.fetch(url, {
-      headers: [...endpoint.outboundHeaders] as [string, string][],
-      signal: controller.signal,
-    });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`model list answered ${response.status}`);
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new TypeError("Cannot read model list: the answer is not JSON");
-    }
-    return parseModelList(endpoint.profile.models.format, body);
-  } catch (error) {
-    throw controller.signal.aborted ? controller.signal.reason : error;
-  } finally {
-    options.clock.clearTimeout(timer);
+    body = JSON.parse(text);
+  } catch {
+    throw new TypeError("Cannot read model list: the answer is not JSON");
   }
+  return parseModelList(endpoint.profile.models.format, body);
 }
 
 /** Options for {@linkcode ModelDiscovery}. */

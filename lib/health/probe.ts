@@ -7,6 +7,9 @@
  * @module
  */
 import type { Clock } from "../clock.ts";
+import { endpointUrl } from "../upstream/endpoint_url.ts";
+import { parseRetryAfter } from "../upstream/retry_after.ts";
+import { fetchWithin } from "../upstream/timed_fetch.ts";
 import type { HealthFormat } from "../profiles/profile.ts";
 import type { EndpointStatus } from "../registry/endpoint_state.ts";
 import type { EndpointView, ProbeResult } from "../registry/endpoint.ts";
@@ -62,15 +65,6 @@ export function classifyHealth(
   return { status: "unhealthy", error: `health check answered ${answer.status}` };
 }
 
-/** Reads `Retry-After` (seconds or an HTTP date) as milliseconds from `now`. */
-export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
-  if (value === null || value.trim() === "") return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
 function parseJsonObject(text: string): Record<string, unknown> | undefined {
   if (!text.trimStart().startsWith("{")) return undefined;
   try {
@@ -79,12 +73,6 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Resolves a path or absolute URL against the endpoint's base. */
-export function endpointUrl(endpoint: EndpointView, pathOrUrl: string): string {
-  if (/^https?:\/\//.test(pathOrUrl)) return pathOrUrl;
-  return `${endpoint.baseUrl}${pathOrUrl.startsWith("/") ? "" : "/"}${pathOrUrl}`;
 }
 
 /** Options for {@linkcode probeEndpoint}. */
@@ -192,29 +180,27 @@ async function timedGet(
   }
 }
 
-async function timedGetOnce(
+function timedGetOnce(
   url: string,
   endpoint: EndpointView,
   { fetch, clock }: ProbeOptions,
   timeoutMs: number,
 ): Promise<HealthAnswer> {
-  const controller = new AbortController();
-  const timer = clock.setTimeout(() => controller.abort(new ProbeTimeout(timeoutMs)), timeoutMs);
-  try {
-    const response = await fetch(url, {
+  return fetchWithin(
+    { fetch, clock, timeoutMs, timeoutError: () => new ProbeTimeout(timeoutMs) },
+    url,
+    {
       headers: [...endpoint.outboundHeaders, ["user-agent", "olla-ts-health"]] as [
         string,
         string,
       ][],
-      signal: controller.signal,
-    });
-    const body = await response.text();
-    return { status: response.status, body, retryAfter: response.headers.get("retry-after") };
-  } catch (error) {
-    throw controller.signal.aborted ? controller.signal.reason : error;
-  } finally {
-    clock.clearTimeout(timer);
-  }
+    },
+    async (response) => ({
+      status: response.status,
+      body: await response.text(),
+      retryAfter: response.headers.get("retry-after"),
+    }),
+  );
 }
 
 function failedProbe(error: unknown, latencyMs: number, timeoutMs: number): ProbeResult {

@@ -8,7 +8,8 @@
  */
 import { type Clock, sleep } from "../clock.ts";
 import type { Logger } from "../log.ts";
-import { endpointUrl } from "./probe.ts";
+import { endpointUrl } from "../upstream/endpoint_url.ts";
+import { fetchWithin } from "../upstream/timed_fetch.ts";
 import type { EndpointView } from "../registry/endpoint.ts";
 import type { Registry } from "../registry/registry.ts";
 import { describeFetchError } from "../upstream/fetch_errors.ts";
@@ -68,30 +69,29 @@ export class WakeCoordinator {
     const path = endpoint.profile.wakePath;
     if (!path) return false;
     logger.info("waking sleeping endpoint", { endpoint: endpoint.name });
-    const controller = new AbortController();
-    const timer = clock.setTimeout(
-      () => controller.abort(new Error("wake-up timed out")),
-      timeoutMs,
-    );
     try {
-      const response = await fetch(endpointUrl(endpoint, path), {
-        method: "POST",
-        headers: [["content-type", "application/json"], ...endpoint.outboundHeaders] as [
-          string,
-          string,
-        ][],
-        signal: controller.signal,
-      });
-      await response.body?.cancel();
-      if (!response.ok) {
-        logger.warn("wake-up refused", { endpoint: endpoint.name, status: response.status });
+      const status = await fetchWithin(
+        { fetch, clock, timeoutMs, timeoutError: () => new Error("wake-up timed out") },
+        endpointUrl(endpoint, path),
+        {
+          method: "POST",
+          headers: [["content-type", "application/json"], ...endpoint.outboundHeaders] as [
+            string,
+            string,
+          ][],
+        },
+        async (response) => {
+          await response.body?.cancel();
+          return response.status;
+        },
+      );
+      if (status < 200 || status >= 300) {
+        logger.warn("wake-up refused", { endpoint: endpoint.name, status });
         return false;
       }
     } catch (error) {
       logger.warn("wake-up failed", { endpoint: endpoint.name, error: describeFetchError(error) });
       return false;
-    } finally {
-      clock.clearTimeout(timer);
     }
     while (clock.now() < deadline) {
       await this.#options.probeNow(endpoint.name);

@@ -14,7 +14,7 @@ import type { Deadlines } from "../deadlines.ts";
 import type { Config } from "../config/schema.ts";
 import type { ModelDiscovery } from "../health/discovery.ts";
 import { OllaError } from "../errors.ts";
-import { OLLA } from "./headers.ts";
+import { OLLA } from "./olla_headers.ts";
 import type { Proxy } from "./forward.ts";
 import type { EndpointView } from "../registry/endpoint.ts";
 import type { Registry } from "../registry/registry.ts";

@@ -1,7 +1,7 @@
 /**
- * Header shaping in one table: what never crosses the proxy in either direction, what
- * olla-ts adds to upstream requests, and the `X-Olla-*` headers it adds to answers
- * (streamed, buffered and its own errors alike).
+ * Header shaping in one table: what never crosses the proxy in either direction and
+ * what olla-ts adds to upstream requests and to the backend's answers. The `X-Olla-*`
+ * headers of every answer are set from the request record in olla_headers.ts.
  *
  * @module
  */
@@ -54,23 +54,6 @@ export const STRIPPED_FROM_UPSTREAM: readonly string[] = [
   "x-api-key",
   "x-auth-token",
 ];
-
-/** The `X-Olla-*` headers olla-ts sets (Olla's names). */
-export const OLLA = {
-  endpoint: "x-olla-endpoint",
-  model: "x-olla-model",
-  backendType: "x-olla-backend-type",
-  requestId: "x-olla-request-id",
-  responseTime: "x-olla-response-time",
-  routingStrategy: "x-olla-routing-strategy",
-  routingDecision: "x-olla-routing-decision",
-  routingReason: "x-olla-routing-reason",
-  stickySession: "x-olla-sticky-session",
-  stickyKeySource: "x-olla-sticky-key-source",
-  sessionId: "x-olla-session-id",
-  failovers: "x-olla-failovers",
-  targetEndpoint: "x-olla-target-endpoint",
-} as const;
 
 /** `Via` value for both directions. */
 export const VIA = `1.1 ${NAME}`;

@@ -1,9 +1,13 @@
 /**
  * What olla-ts learns about one request while serving it: route, model, endpoint,
- * routing decision, failovers, timings, bytes and usage. Handlers fill it in; when the
- * answer has been sent completely (for a stream, its last byte) it is finished exactly
- * once, and the access log, metrics and statistics read it then. Its fields also become
- * the `X-Olla-*` headers of the answer.
+ * routing decision, failovers, timings, bytes and usage. When the answer has been sent
+ * completely (for a stream, its last byte) the record is finished exactly once, and the
+ * access log, metrics and statistics read it then; its fields also become the `X-Olla-*`
+ * headers of the answer.
+ *
+ * Every field has one writer, named in its group below: the request context (server),
+ * the guard, the dispatcher or the proxy. Whose fault a failure was is derived, not
+ * stored twice. Authorization is not in here: it lives in the request context.
  *
  * @module
  */
@@ -13,74 +17,67 @@ import type { KeySource } from "../routing/sticky.ts";
 import type { StreamOutcome } from "./stream_stage.ts";
 import type { UsageSummary } from "./usage.ts";
 
-/** The parts of a request URL, split without parsing it. */
-export interface RequestTarget {
-  /** `http` or `https`. */
-  readonly proto: string;
-  /** Path as sent (percent-encoding kept). */
-  readonly path: string;
-  /** Query string with its `?`, or "". */
-  readonly search: string;
-}
-
-/**
- * Splits a request URL into protocol, path and query by position. A URL built from a
- * client's absurd `Host` header (`evil:99999`) does not parse with `new URL`, so olla-ts
- * never parses the request URL.
- */
-export function splitTarget(url: string): RequestTarget {
-  const schemeEnd = url.indexOf("://");
-  const pathStart = url.indexOf("/", schemeEnd + 3);
-  const target = pathStart === -1 ? "/" : url.slice(pathStart);
-  const question = target.indexOf("?");
-  return {
-    proto: url.slice(0, Math.max(0, schemeEnd)) || "http",
-    path: question === -1 ? target : target.slice(0, question),
-    search: question === -1 ? "" : target.slice(question),
-  };
-}
-
 /** Sticky-session outcome, reported in `X-Olla-Sticky-Session`. */
 export type StickyOutcome = "hit" | "miss" | "repin" | "disabled";
 
+/** One abandoned attempt: the endpoint and why the request moved on from it. */
+export interface Failover {
+  readonly endpoint: string;
+  readonly reason: string;
+}
+
 /** One request's record. */
 export class RequestRecord {
+  // --- written by the request context (server/request_context.ts) ----------------------
+
   /** Route template (`/olla/lmdeploy/v1/chat/completions`, never the raw path), for metrics. */
   route = "unmatched";
-  /** The provider (profile name) or `unified`, when the route is a proxy route. */
-  provider: string | undefined;
+  status = 0;
+  /** When the answer's headers were handed to the runtime. */
+  respondedAt: number | undefined;
+  /** When the answer's last byte was handed to the runtime. */
+  endedAt: number | undefined;
+  /** An error olla-ts answered itself: whose fault it was, and its message. */
+  error: { readonly fault: Fault; readonly message: string } | undefined;
+
+  // --- written by the guard (server/guard.ts) ------------------------------------------
+
+  /** Name of the inbound API key used, when `server.auth` is on. */
+  keyName: string | undefined;
+
+  // --- written by the dispatcher (proxy/dispatch.ts) -----------------------------------
+
   /** The model the client asked for. */
   model: string | undefined;
-  /** The model name sent to the endpoint (an alias resolves to it). */
-  upstreamModel: string | undefined;
-  endpoint: string | undefined;
-  backendType: string | undefined;
+  bytesIn = 0;
+  /** Time spent reading the request body from the client, ms. */
+  bodyReadMs = 0;
   routing: RoutingDecision | undefined;
   sticky: { outcome: StickyOutcome; source?: KeySource } | undefined;
   sessionHeader: string | undefined;
+
+  // --- written by the proxy: the attempt (attempt.ts), the loop (forward.ts: failovers)
+  // and the answer stage (answer.ts: outcome, bytesOut, usage, upstreamFailure) -------------
+
+  endpoint: string | undefined;
+  backendType: string | undefined;
+  /** The model name sent to the endpoint (an alias resolves to it). */
+  upstreamModel: string | undefined;
   /** Why each failed attempt was abandoned for the next endpoint. */
-  readonly failovers: string[] = [];
-  /** Name of the inbound API key used, when `server.auth` is on. */
-  keyName: string | undefined;
-  /** Whether that key is an admin key. */
-  admin = false;
-  status = 0;
-  bytesIn = 0;
-  bytesOut = 0;
-  /** Time spent reading the request body from the client, ms. */
-  bodyReadMs = 0;
+  readonly failovers: Failover[] = [];
   /** Time spent waiting for upstream response headers, all attempts together, ms. */
   upstreamWaitMs = 0;
   /** When the chosen endpoint's response headers arrived. */
   upstreamHeadersAt: number | undefined;
-  /** When the answer's headers were handed to the runtime. */
-  respondedAt: number | undefined;
-  endedAt: number | undefined;
   outcome: StreamOutcome | undefined;
+  bytesOut = 0;
   usage: UsageSummary | undefined;
-  /** Whose fault an error was (olla-ts's own errors and failed upstream answers). */
-  fault: Fault | undefined;
-  error: string | undefined;
+  /**
+   * What went wrong upstream when the client got a backend's failure rather than an
+   * error of olla-ts's own: every attempt failed and the last answer was passed on, or
+   * the answer broke off after it started.
+   */
+  upstreamFailure: string | undefined;
   #pending: Promise<void> | undefined;
 
   constructor(
@@ -91,6 +88,14 @@ export class RequestRecord {
     /** Path with secret-looking query values redacted, for the access log. */
     readonly safePath: string,
   ) {}
+
+  /** Whose fault a failure was, or `undefined` when the request succeeded. */
+  get fault(): Fault | undefined {
+    if (this.error) return this.error.fault;
+    if (this.upstreamFailure !== undefined || this.status >= 500) return "upstream";
+    if (this.status >= 400) return "client";
+    return undefined;
+  }
 
   /** Time olla-ts itself spent before answering: total minus upstream and body waits, ms. */
   get overheadMs(): number | undefined {

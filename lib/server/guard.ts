@@ -14,16 +14,18 @@
  * @module
  */
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "./app.ts";
+import type { AppEnv } from "./app_env.ts";
 import type { KeyAuthenticator } from "./auth.ts";
 import { type Cidr, ipInAny } from "../cidr.ts";
-import type { Config } from "../config/schema.ts";
 import { OllaError } from "../errors.ts";
 import type { RateDecision, RateLimiter } from "./rate_limit.ts";
 
 /** Collaborators of {@linkcode createGuard}. */
 export interface GuardDeps {
-  config: Config;
+  /** `server.request_limits.max_header_size`. */
+  maxHeaderBytes: number;
+  /** `server.auth.enabled`: `/olla/*` needs a valid key. */
+  authEnabled: boolean;
   rateLimiter: RateLimiter;
   /** Present when `server.auth` has keys. */
   authenticator: KeyAuthenticator | undefined;
@@ -54,9 +56,7 @@ function rateLimited(decision: RateDecision): OllaError {
 
 /** Builds the guard middleware. */
 export function createGuard(deps: GuardDeps): MiddlewareHandler<AppEnv> {
-  const { config, rateLimiter, authenticator, internalCidrs } = deps;
-  const maxHeaderBytes = config.server.request_limits.max_header_size;
-  const authEnabled = config.server.auth.enabled;
+  const { maxHeaderBytes, authEnabled, rateLimiter, authenticator, internalCidrs } = deps;
   return async function guard(c, next) {
     const path = c.req.path;
     const record = c.get("record");
@@ -79,6 +79,7 @@ export function createGuard(deps: GuardDeps): MiddlewareHandler<AppEnv> {
     const principal = (internal || needsKey) && authenticator
       ? await authenticator.authenticate(c.req.raw.headers)
       : undefined;
+    c.set("principal", principal);
     if (internal && !ipInAny(clientIp, internalCidrs) && !principal?.admin) {
       throw new OllaError(
         403,
@@ -106,7 +107,6 @@ export function createGuard(deps: GuardDeps): MiddlewareHandler<AppEnv> {
         );
       }
       record.keyName = principal.name;
-      record.admin = principal.admin;
       const keyDecision = rateLimiter.checkKey(principal.name);
       decisions.push(keyDecision);
       if (!keyDecision.allowed) throw rateLimited(keyDecision);

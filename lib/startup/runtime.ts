@@ -13,11 +13,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { connect } from "node:net";
 import process from "node:process";
 
-/** Address of the peer that opened the connection. */
-export interface ConnInfo {
-  /** IP address of the client as the socket sees it (no proxy headers applied). */
-  remoteAddr: string;
-}
+import type { ConnInfo } from "../server/app_env.ts";
 
 /** A request handler as olla-ts's app exposes it. */
 export type FetchHandler = (request: Request, info: ConnInfo) => Response | Promise<Response>;

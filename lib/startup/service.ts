@@ -8,6 +8,7 @@
  */
 import { Admission } from "../proxy/admission.ts";
 import { createApp } from "../server/app.ts";
+import { requestContext } from "../server/request_context.ts";
 import { KeyAuthenticator } from "../server/auth.ts";
 import { createBalancer } from "../routing/balancer.ts";
 import { parseCidr } from "../cidr.ts";
@@ -27,7 +28,7 @@ import { RateLimiter } from "../server/rate_limit.ts";
 import { type ModelCard } from "../profiles/model_lists.ts";
 import { Registry } from "../registry/registry.ts";
 import { configuredSecrets, createRedactor } from "../observability/redact.ts";
-import type { ConnInfo } from "./runtime.ts";
+import type { ConnInfo } from "../server/app_env.ts";
 import { StickyTable } from "../routing/sticky.ts";
 import { Telemetry } from "../observability/telemetry.ts";
 import { WakeCoordinator } from "../health/wake.ts";
@@ -150,11 +151,12 @@ export function createService(deps: ServiceDeps): Service {
   });
   const inflight = new InflightTracker();
   const telemetry = new Telemetry({
-    config,
     registry,
-    inflight,
+    inflightCount: () => inflight.count,
     admissions,
     logger,
+    accessLog: config.server.request_logging,
+    aliases: config.model_aliases,
     runtime: deps.runtime,
     now: () => clock.now(),
   });
@@ -173,27 +175,36 @@ export function createService(deps: ServiceDeps): Service {
     admin,
   }));
   const guard = createGuard({
-    config,
+    maxHeaderBytes: config.server.request_limits.max_header_size,
+    authEnabled: config.server.auth.enabled,
     rateLimiter,
     authenticator: keys.length > 0 ? new KeyAuthenticator(keys) : undefined,
     internalCidrs: config.server.internal.allowed_cidrs.map(parseCidr),
   });
   const app = createApp({
+    requestContext: requestContext({
+      inflight,
+      clock,
+      trustProxyHeaders: config.server.rate_limits.trust_proxy_headers,
+      trustedProxies: config.server.rate_limits.trusted_proxy_cidrs.map(parseCidr),
+      onFinished: (record) => telemetry.observe(record),
+    }),
     guard,
-    trustedProxies: config.server.rate_limits.trusted_proxy_cidrs.map(parseCidr),
-    config,
+    cors: config.server.cors,
     logger,
     inflight,
     clock,
     registry,
     profiles,
     dispatcher,
+    wakeOnDemand: config.proxy.wake_on_demand,
+    allowManagementRoutes: config.proxy.allow_management_routes,
+    authEnabled: config.server.auth.enabled,
     telemetry,
     admissions,
     nativeFormats,
     redact: createRedactor(configuredSecrets(config)),
     runtime: { ...deps.runtime, memory: () => ({ ...deps.runtime.memory() }) },
-    onFinished: (record) => telemetry.observe(record),
   });
   return {
     fetch: (request, info) => app.fetch(request, info ?? { remoteAddr: "" }),

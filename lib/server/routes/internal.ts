@@ -10,9 +10,9 @@
  *
  * @module
  */
-import type { Context, Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { Admission } from "../../proxy/admission.ts";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../app_env.ts";
 import type { Clock } from "../../clock.ts";
 import type { InflightTracker } from "../inflight.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "../../observability/prometheus.ts";
@@ -108,19 +108,15 @@ export function endpointStatus(deps: InternalRouteDeps, endpoint: EndpointView) 
   };
 }
 
-/** Registers the status routes on `app`; `route` wraps each handler with its template. */
-export function registerInternalRoutes(
-  app: Hono<AppEnv>,
-  deps: InternalRouteDeps,
-  route: (
-    template: string,
-    handler: (c: Context<AppEnv>) => Response,
-  ) => [string, (c: Context<AppEnv>) => Response],
-): void {
+/** The status, metrics and version routes as a sub-app. */
+export function internalRoutes(deps: InternalRouteDeps): Hono<AppEnv> {
   const { registry, telemetry, clock, runtime } = deps;
   const uptime = () => Math.round((clock.now() - telemetry.startedAt) / 1000);
+  const app = new Hono<AppEnv>();
 
-  app.get(...route("/internal/status", (c) => {
+  app.get("/internal/health", (c) => c.json({ status: "healthy" }));
+
+  app.get("/internal/status", (c) => {
     const models = new Set(registry.modelIds());
     return jsonWithEtag(c, {
       status: summaryStatus(registry),
@@ -145,16 +141,16 @@ export function registerInternalRoutes(
         models: endpoint.models?.size ?? 0,
       })),
     });
-  }));
+  });
 
-  app.get(...route("/internal/status/endpoints", (c) =>
+  app.get("/internal/status/endpoints", (c) =>
     jsonWithEtag(c, {
       endpoints: [...registry.endpoints]
         .sort((a, b) => b.config.priority - a.config.priority || a.name.localeCompare(b.name))
         .map((endpoint) => endpointStatus(deps, endpoint)),
-    })));
+    }));
 
-  app.get(...route("/internal/status/models", (c) => {
+  app.get("/internal/status/models", (c) => {
     const models = [...registry.modelIds()].sort().map((id) => {
       const serving = [...(registry.endpointsServing(id) ?? [])].map((name) =>
         registry.get(name) as EndpointView
@@ -167,13 +163,11 @@ export function registerInternalRoutes(
       };
     });
     return jsonWithEtag(c, { total: models.length, models });
-  }));
+  });
 
-  app.get(
-    ...route("/internal/stats/models", (c) => jsonWithEtag(c, { models: telemetry.modelStats() })),
-  );
+  app.get("/internal/stats/models", (c) => jsonWithEtag(c, { models: telemetry.modelStats() }));
 
-  app.get(...route("/internal/process", (c) =>
+  app.get("/internal/process", (c) =>
     c.json({
       name: NAME,
       version: VERSION,
@@ -182,16 +176,14 @@ export function registerInternalRoutes(
       uptime_seconds: uptime(),
       memory: runtime.memory(),
       inflight: deps.inflight.count,
-    })));
+    }));
 
-  app.get(
-    ...route("/internal/metrics", () =>
-      new Response(telemetry.metrics.render(), {
-        headers: { "content-type": PROMETHEUS_CONTENT_TYPE },
-      })),
-  );
+  app.get("/internal/metrics", () =>
+    new Response(telemetry.metrics.render(), {
+      headers: { "content-type": PROMETHEUS_CONTENT_TYPE },
+    }));
 
-  app.get(...route("/version", (c) =>
+  app.get("/version", (c) =>
     c.json({
       name: NAME,
       version: VERSION,
@@ -201,5 +193,7 @@ export function registerInternalRoutes(
       routes: deps.profiles.all.flatMap((profile) =>
         profile.prefixes.map((prefix) => `/olla/${prefix}/`)
       ),
-    })));
+    }));
+
+  return app;
 }

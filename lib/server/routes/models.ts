@@ -7,11 +7,11 @@
  *
  * @module
  */
-import type { Context } from "hono";
-import type { AppEnv } from "../app.ts";
+import { type Context, Hono } from "hono";
+import type { AppEnv } from "../app_env.ts";
 import { OllaError } from "../../errors.ts";
 import { openAiModel } from "../../profiles/model_lists.ts";
-import { splitTarget } from "../../proxy/request_record.ts";
+import { splitTarget } from "../request_target.ts";
 import type { ModelCard } from "../../profiles/model_lists.ts";
 import type { Registry } from "../../registry/registry.ts";
 import type { EndpointView } from "../../registry/endpoint.ts";
@@ -95,7 +95,7 @@ function render(deps: ModelRouteDeps, entries: ModelEntry[], format: string): un
 }
 
 /** `GET /olla/models`. */
-export function listModels(deps: ModelRouteDeps) {
+function listModels(deps: ModelRouteDeps) {
   return function modelList(c: Context<AppEnv>): Response {
     const params = new URLSearchParams(splitTarget(c.req.url).search);
     return c.json(
@@ -105,7 +105,7 @@ export function listModels(deps: ModelRouteDeps) {
 }
 
 /** `GET /olla/models/{id}`, where the id is the rest of the path and may contain `/`. */
-export function getModel(deps: ModelRouteDeps) {
+function getModel(deps: ModelRouteDeps) {
   return function modelById(c: Context<AppEnv>): Response {
     const target = splitTarget(c.req.url);
     const params = new URLSearchParams(target.search);
@@ -131,4 +131,11 @@ export function getModel(deps: ModelRouteDeps) {
     const list = render(deps, [entry], format) as { data?: unknown[] };
     return c.json((Array.isArray(list.data) ? list.data[0] : list) as object);
   };
+}
+
+/** The model list routes as a sub-app. */
+export function modelRoutes(deps: ModelRouteDeps): Hono<AppEnv> {
+  return new Hono<AppEnv>()
+    .get("/olla/models", listModels(deps))
+    .get("/olla/models/*", getModel(deps));
 }

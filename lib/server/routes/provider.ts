@@ -7,125 +7,35 @@
  *
  * @module
  */
-import { isLive, isWakeable } from "../../registry/endpoint_state.ts";
-import type { Context } from "hono";
-import type { AppEnv } from "../app.ts";
-import type { Config } from "../../config/schema.ts";
-import type { Dispatcher } from "../../proxy/dispatch.ts";
-import { renderModelList } from "../../profiles/model_lists.ts";
+import { type Context, Hono } from "hono";
 import { OllaError } from "../../errors.ts";
-import { OLLA } from "../../proxy/headers.ts";
-import { findRule, type Profile, type ProfileSet, type RouteRule } from "../../profiles/profile.ts";
+import { renderModelList } from "../../profiles/model_lists.ts";
+import { findRule, type Profile, type ProfileSet } from "../../profiles/profile.ts";
+import type { Dispatcher, DispatchRequest } from "../../proxy/dispatch.ts";
+import { OLLA } from "../../proxy/olla_headers.ts";
 import type { EndpointView } from "../../registry/endpoint.ts";
 import type { Registry } from "../../registry/registry.ts";
-import type { ModelCard } from "../../profiles/model_lists.ts";
-import { splitTarget } from "../../proxy/request_record.ts";
+import type { AppEnv } from "../app_env.ts";
+import { splitTarget } from "../request_target.ts";
+import { healthAnswer, servableCards, sleepAnswer } from "./local_answers.ts";
+import { assertForwardable, methodNotAllowed, refusal, subPath } from "./route_checks.ts";
 
 /** Collaborators of the provider routes. */
 export interface ProviderRouteDeps {
-  config: Config;
   registry: Registry;
   profiles: ProfileSet;
   dispatcher: Dispatcher;
+  /** `proxy.wake_on_demand`: sleeping endpoints' models count as servable. */
+  wakeOnDemand: boolean;
+  /** `proxy.allow_management_routes`. */
+  allowManagementRoutes: boolean;
+  /** `server.auth.enabled`: management routes then need an admin key. */
+  authEnabled: boolean;
 }
 
-/** Encoded slashes, backslashes, dots or NULs: never needed by a real API path. */
-const SUSPICIOUS_PATH_REGEXP = /%2f|%5c|%2e|%00|\\|\/\/|(^|\/)\.{1,2}(\/|$)/i;
-
-/**
- * The path after `/olla/<prefix>/`, as the client sent it (percent-encoding kept).
- *
- * @throws {OllaError} 400 for a path that tries to leave or disguise itself.
- */
-export function subPath(pathname: string, prefix: string): string {
-  const rest = pathname.slice(`/olla/${prefix}/`.length);
-  if (SUSPICIOUS_PATH_REGEXP.test(rest)) {
-    throw new OllaError(
-      400,
-      "The request path contains encoded or dot segments, which olla-ts does not forward",
-      {
-        code: "invalid_path",
-        fault: "client",
-      },
-    );
-  }
-  return rest;
-}
-
-/** `/health` answered from olla-ts's view, in LMDeploy v0.14+'s `{status, message}` shape. */
-export function healthAnswer(
-  registry: Registry,
-  scope: readonly EndpointView[],
-  label: string,
-): Response {
-  const routable = scope.filter((endpoint) => registry.isRoutable(endpoint)).length;
-  const sleeping = scope.filter((endpoint) => endpoint.status === "sleeping").length;
-  const counts = {
-    total: scope.length,
-    routable,
-    sleeping,
-    unavailable: scope.length - routable - sleeping,
-  };
-  if (routable > 0) {
-    return Response.json({
-      status: "healthy",
-      message: `${routable} of ${scope.length} ${label} endpoints can take requests.`,
-      endpoints: counts,
-    });
-  }
-  if (sleeping > 0) {
-    return Response.json({
-      status: "sleeping",
-      message: `Every live ${label} endpoint is sleeping.`,
-      endpoints: counts,
-    });
-  }
-  return Response.json(
-    { status: "unhealthy", message: `No ${label} endpoint can take requests.`, endpoints: counts },
-    { status: 503 },
-  );
-}
-
-/** `/is_sleeping` answered from olla-ts's view, with a per-endpoint map. */
-function sleepAnswer(registry: Registry, scope: readonly EndpointView[]): Response {
-  const now = registry.now();
-  const liveOnes = scope.filter((endpoint) => isLive(endpoint, now));
-  const endpoints: Record<string, boolean | null> = {};
-  for (const endpoint of scope) {
-    endpoints[endpoint.name] = isLive(endpoint, now) ? endpoint.status === "sleeping" : null;
-  }
-  return Response.json({
-    is_sleeping: liveOnes.length > 0 &&
-      liveOnes.every((endpoint) => endpoint.status === "sleeping"),
-    endpoints,
-  });
-}
-
-/**
- * The models of endpoints that can serve now (and sleeping ones that would be woken),
- * de-duplicated by id in configuration order.
- */
-export function servableCards(
-  registry: Registry,
-  scope: readonly EndpointView[],
-  wakeOnDemand: boolean,
-): ModelCard[] {
-  const seen = new Map<string, ModelCard>();
-  for (const endpoint of scope) {
-    if (!registry.isRoutable(endpoint) && !isWakeable(endpoint, wakeOnDemand)) continue;
-    for (const card of endpoint.models?.values() ?? []) {
-      if (!seen.has(card.id)) seen.set(card.id, card);
-    }
-  }
-  return [...seen.values()];
-}
-
-function methodNotAllowed(rule: RouteRule, method: string): OllaError {
-  return new OllaError(405, `${method} is not allowed here; use ${rule.methods.join(" or ")}`, {
-    code: "method_not_allowed",
-    fault: "client",
-    headers: { allow: rule.methods.join(", ") },
-  });
+/** How a request reached olla-ts, for the upstream request's `X-Forwarded-*` headers. */
+export function forwardingOf(c: Context<AppEnv>, proto: string): DispatchRequest["forwarding"] {
+  return { clientIp: c.get("clientIp"), proto, host: c.req.header("host") ?? null };
 }
 
 function managementTarget(
@@ -133,14 +43,14 @@ function managementTarget(
   deps: ProviderRouteDeps,
   profile: Profile,
 ): EndpointView {
-  if (!deps.config.proxy.allow_management_routes) {
+  if (!deps.allowManagementRoutes) {
     throw new OllaError(
       403,
       `${profile.displayName} management routes are disabled; set proxy.allow_management_routes: true to forward them`,
       { code: "management_disabled", fault: "policy" },
     );
   }
-  if (deps.config.server.auth.enabled && !c.get("record").admin) {
+  if (deps.authEnabled && !c.get("principal")?.admin) {
     throw new OllaError(
       403,
       `${profile.displayName} management routes need an admin key (server.auth.keys[].admin)`,
@@ -162,11 +72,10 @@ function managementTarget(
 }
 
 /** The handler for `/olla/:prefix/*`. */
-export function providerHandler(deps: ProviderRouteDeps) {
+function providerHandler(deps: ProviderRouteDeps) {
   return async function providerRoute(c: Context<AppEnv>): Promise<Response> {
     const prefix = c.req.param("prefix") ?? "";
     const profile = deps.profiles.forPrefix(prefix);
-    const record = c.get("record");
     if (!profile) {
       throw new OllaError(404, `Unknown provider "${prefix}" in /olla/${prefix}/`, {
         code: "provider_not_found",
@@ -175,50 +84,33 @@ export function providerHandler(deps: ProviderRouteDeps) {
     }
     const url = splitTarget(c.req.url);
     const path = subPath(url.path, prefix);
-    if (!URL.canParse(`http://upstream/${path}${url.search}`)) {
-      throw new OllaError(400, "The request path or query string is not a valid URL", {
-        code: "invalid_path",
-        fault: "client",
-      });
-    }
+    assertForwardable(path, url.search);
     const rule = findRule(profile, path);
-    record.provider = profile.name;
-    record.backendType = profile.name;
+    c.set("route", {
+      template: rule ? `/olla/${prefix}/${rule.path}` : "unmatched",
+      backendType: profile.name,
+    });
     if (!rule) {
       throw new OllaError(
         404,
         `${profile.displayName} has no route /${path} that olla-ts forwards`,
-        {
-          code: "route_not_found",
-          fault: "client",
-        },
+        { code: "route_not_found", fault: "client" },
       );
     }
-    record.route = `/olla/${prefix}/${rule.path}`;
-    if (!rule.methods.includes(c.req.method)) throw methodNotAllowed(rule, c.req.method);
+    if (!rule.methods.includes(c.req.method)) throw methodNotAllowed(rule.methods, c.req.method);
     const scope = deps.registry.endpoints.filter((endpoint) => endpoint.profile === profile);
-    const forwarding = {
-      clientIp: c.get("clientIp"),
-      proto: url.proto,
-      host: c.req.header("host") ?? null,
-    };
+    const now = deps.registry.now();
     switch (rule.action) {
       case "health":
-        return healthAnswer(deps.registry, scope, profile.displayName);
+        return healthAnswer(scope, profile.displayName, now);
       case "sleep_status":
-        return sleepAnswer(deps.registry, scope);
+        return sleepAnswer(scope, now);
       case "models":
         return Response.json(
-          renderModelList(
-            profile.models.format,
-            servableCards(deps.registry, scope, deps.config.proxy.wake_on_demand),
-          ),
+          renderModelList(profile.models.format, servableCards(scope, deps.wakeOnDemand, now)),
         );
       case "refuse":
-        throw new OllaError(rule.status ?? 404, rule.message ?? "Not available through olla-ts", {
-          code: "route_refused",
-          fault: "client",
-        });
+        throw refusal(rule);
       case "management":
       case "proxy": {
         if (scope.length === 0) {
@@ -232,15 +124,20 @@ export function providerHandler(deps: ProviderRouteDeps) {
           : undefined;
         return await deps.dispatcher.dispatch({
           request: c.req.raw,
-          record,
+          record: c.get("record"),
           scope: direct ? [direct] : scope,
           scopeKey: profile.name,
           scopeLabel: profile.displayName,
           upstreamPath: `/${path}${url.search}`,
-          forwarding,
+          forwarding: forwardingOf(c, url.proto),
           direct,
         });
       }
     }
   };
+}
+
+/** The provider routes as a sub-app. */
+export function providerRoutes(deps: ProviderRouteDeps): Hono<AppEnv> {
+  return new Hono<AppEnv>().all("/olla/:prefix/*", providerHandler(deps));
 }

@@ -10,28 +10,50 @@
  *
  * @module
  */
-import type { Context } from "hono";
-import type { AppEnv } from "../app.ts";
+import { type Context, Hono } from "hono";
 import { OllaError } from "../../errors.ts";
-import { findRule, type Profile, type RouteRule } from "../../profiles/profile.ts";
-import { splitTarget } from "../../proxy/request_record.ts";
 import { openAiModel } from "../../profiles/model_lists.ts";
-import { type ProviderRouteDeps, servableCards, subPath } from "./provider.ts";
+import { findRule, type Profile, type RouteRule } from "../../profiles/profile.ts";
+import type { AppEnv } from "../app_env.ts";
+import { splitTarget } from "../request_target.ts";
+import { servableCards } from "./local_answers.ts";
+import { forwardingOf, type ProviderRouteDeps } from "./provider.ts";
+import { assertForwardable, methodNotAllowed, refusal, subPath } from "./route_checks.ts";
+
+/** Which OpenAI-compatible profiles serve a path, and which refuse it. */
+interface PathScope {
+  serving: Set<Profile>;
+  /** A rule that has the path with other methods, for the 405. */
+  wrongMethod: RouteRule | undefined;
+  refusals: { profile: Profile; rule: RouteRule }[];
+}
+
+function scopeOf(profiles: readonly Profile[], path: string, method: string): PathScope {
+  const scope: PathScope = { serving: new Set(), wrongMethod: undefined, refusals: [] };
+  for (const profile of profiles) {
+    const rule = findRule(profile, path);
+    if (rule?.action === "proxy") {
+      if (rule.methods.includes(method)) scope.serving.add(profile);
+      else scope.wrongMethod ??= rule;
+    } else if (rule?.action === "refuse") {
+      scope.refusals.push({ profile, rule });
+    }
+  }
+  return scope;
+}
 
 /** The handler for `/olla/proxy/*` and `/olla/openai/*`. */
-export function unifiedHandler(deps: ProviderRouteDeps) {
+function unifiedHandler(deps: ProviderRouteDeps) {
   return async function unifiedRoute(c: Context<AppEnv>): Promise<Response> {
     const url = splitTarget(c.req.url);
     const prefix = url.path.startsWith("/olla/proxy/") ? "proxy" : "openai";
     const path = subPath(url.path, prefix);
-    const record = c.get("record");
-    record.provider = "unified";
     const compatible = deps.profiles.all.filter((profile) => profile.openaiCompatible);
 
     if (path === "v1/models" && c.req.method === "GET") {
-      record.route = `/olla/${prefix}/v1/models`;
+      c.set("route", { template: `/olla/${prefix}/v1/models` });
       const scope = deps.registry.endpoints.filter((endpoint) => endpoint.profile.openaiCompatible);
-      const cards = servableCards(deps.registry, scope, deps.config.proxy.wake_on_demand);
+      const cards = servableCards(scope, deps.wakeOnDemand, deps.registry.now());
       const typeOf = new Map(
         scope.flatMap((e) => [...(e.models?.keys() ?? [])].map((id) => [id, e.type])),
       );
@@ -41,68 +63,39 @@ export function unifiedHandler(deps: ProviderRouteDeps) {
       });
     }
 
-    const serving = new Set<Profile>();
-    let wrongMethod: RouteRule | undefined;
-    const refusals: { profile: Profile; rule: RouteRule }[] = [];
-    for (const profile of compatible) {
-      const rule = findRule(profile, path);
-      if (rule?.action === "proxy") {
-        if (rule.methods.includes(c.req.method)) serving.add(profile);
-        else wrongMethod ??= rule;
-      } else if (rule?.action === "refuse") {
-        refusals.push({ profile, rule });
-      }
-    }
-    const refusalError = (rule: RouteRule) =>
-      new OllaError(rule.status ?? 404, rule.message ?? "Not available through olla-ts", {
-        code: "route_refused",
-        fault: "client",
-      });
+    const { serving, wrongMethod, refusals } = scopeOf(compatible, path, c.req.method);
     if (serving.size === 0) {
-      if (wrongMethod) {
-        throw new OllaError(
-          405,
-          `${c.req.method} is not allowed here; use ${wrongMethod.methods.join(" or ")}`,
-          {
-            code: "method_not_allowed",
-            fault: "client",
-            headers: { allow: wrongMethod.methods.join(", ") },
-          },
-        );
-      }
-      if (refusals.length > 0) throw refusalError(refusals[0].rule);
+      if (wrongMethod) throw methodNotAllowed(wrongMethod.methods, c.req.method);
+      if (refusals.length > 0) throw refusal(refusals[0].rule);
       throw new OllaError(404, `No OpenAI-compatible backend serves /${path}`, {
         code: "route_not_found",
         fault: "client",
       });
     }
-    record.route = `/olla/${prefix}/${path}`;
-    if (!URL.canParse(`http://upstream/${path}${url.search}`)) {
-      throw new OllaError(400, "The request path or query string is not a valid URL", {
-        code: "invalid_path",
-        fault: "client",
-      });
-    }
+    c.set("route", { template: `/olla/${prefix}/${path}` });
+    assertForwardable(path, url.search);
     return await deps.dispatcher.dispatch({
       request: c.req.raw,
-      record,
+      record: c.get("record"),
       scope: deps.registry.endpoints.filter((endpoint) => serving.has(endpoint.profile)),
       scopeKey: "unified",
       scopeLabel: "OpenAI-compatible",
       upstreamPath: `/${path}${url.search}`,
-      forwarding: {
-        clientIp: c.get("clientIp"),
-        proto: url.proto,
-        host: c.req.header("host") ?? null,
-      },
+      forwarding: forwardingOf(c, url.proto),
       explainUnknownModel: (model) => {
-        const refusal = refusals.find(({ profile }) =>
+        const refused = refusals.find(({ profile }) =>
           [...(deps.registry.endpointsServing(model) ?? [])].some((name) =>
             deps.registry.get(name)?.profile === profile
           )
         );
-        return refusal ? refusalError(refusal.rule) : undefined;
+        return refused ? refusal(refused.rule) : undefined;
       },
     });
   };
+}
+
+/** The unified routes as a sub-app. */
+export function unifiedRoutes(deps: ProviderRouteDeps): Hono<AppEnv> {
+  const handler = unifiedHandler(deps);
+  return new Hono<AppEnv>().all("/olla/proxy/*", handler).all("/olla/openai/*", handler);
 }

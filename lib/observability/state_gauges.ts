@@ -1,0 +1,100 @@
+/**
+ * The gauges read at scrape time from the state owners: requests in flight, each
+ * endpoint's in-flight count, status, breaker and model count, admission queues, memory
+ * and uptime.
+ *
+ * @module
+ */
+import type { Admission } from "../proxy/admission.ts";
+import { type EndpointStatus, isRoutable, TRAFFIC_WEIGHT } from "../registry/endpoint_state.ts";
+import type { Registry } from "../registry/registry.ts";
+import { VERSION } from "../version.ts";
+import { Gauge, type MetricsRegistry } from "./prometheus.ts";
+
+type Labels = Readonly<Record<string, string>>;
+
+/** What the gauges read. */
+export interface StateGaugeSources {
+  registry: Registry;
+  /** Requests not yet finished (streams included). */
+  inflightCount: () => number;
+  admissions: ReadonlyMap<string, Admission>;
+  runtime: { name: string; version: string; memory(): { rss: number } };
+  now: () => number;
+  startedAt: number;
+}
+
+/** Adds the state gauges to `metrics`. */
+export function addStateGauges(metrics: MetricsRegistry, sources: StateGaugeSources): void {
+  const { registry, admissions, runtime, now } = sources;
+  const statuses = Object.keys(TRAFFIC_WEIGHT) as EndpointStatus[];
+  const gauges = [
+    new Gauge(
+      "olla_info",
+      "olla-ts version and runtime.",
+      () => [[{ version: VERSION, runtime: `${runtime.name} ${runtime.version}` }, 1]],
+    ),
+    new Gauge(
+      "olla_inflight_requests",
+      "Requests not yet finished (streams included).",
+      () => [[{}, sources.inflightCount()]],
+    ),
+    new Gauge(
+      "olla_endpoint_inflight_requests",
+      "Requests being served by each endpoint.",
+      () => registry.endpoints.map((e) => [{ endpoint: e.name }, e.inflight]),
+    ),
+    new Gauge("olla_endpoint_up", "1 when the endpoint can take requests now.", () => {
+      const at = now();
+      return registry.endpoints.map((e) => [
+        { endpoint: e.name, type: e.type },
+        isRoutable(e, at) ? 1 : 0,
+      ]);
+    }),
+    new Gauge(
+      "olla_endpoint_status",
+      "The endpoint's status (1 for the current one).",
+      () =>
+        registry.endpoints.flatMap((e) =>
+          statuses.map((s): [Labels, number] => [
+            { endpoint: e.name, status: s },
+            e.status === s ? 1 : 0,
+          ])
+        ),
+    ),
+    new Gauge(
+      "olla_endpoint_breaker_state",
+      "Circuit breaker state (1 for the current one).",
+      () => {
+        const at = now();
+        return registry.endpoints.flatMap((e) =>
+          (["closed", "open", "half_open"] as const).map((state): [Labels, number] => [
+            { endpoint: e.name, state },
+            e.breaker.state(at) === state ? 1 : 0,
+          ])
+        );
+      },
+    ),
+    new Gauge(
+      "olla_endpoint_models",
+      "Models each endpoint lists.",
+      () => registry.endpoints.map((e) => [{ endpoint: e.name }, e.models?.size ?? 0]),
+    ),
+    new Gauge(
+      "olla_admission_queue_depth",
+      "Requests waiting for a slot on endpoints with max_concurrent_requests.",
+      () => [...admissions].map(([endpoint, admission]) => [{ endpoint }, admission.queued]),
+    ),
+    new Gauge(
+      "olla_process_resident_memory_bytes",
+      "Resident set size.",
+      () => [[{}, runtime.memory().rss]],
+    ),
+    new Gauge(
+      "olla_uptime_seconds",
+      "Seconds since start.",
+      () => [[{}, (now() - sources.startedAt) / 1000]],
+    ),
+  ];
+  for (const gauge of gauges) metrics.add(gauge);
+}

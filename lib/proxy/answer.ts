@@ -1,0 +1,193 @@
+/**
+ * The client's answer from an endpoint's response: the backend's status and cleaned
+ * headers, and its body either handed on whole (a complete, bounded, non-streamed
+ * answer) or through the stream stage; and, when every attempt failed, the last
+ * backend answer passed on as it was. Usage, outcome and bytes go into the record here.
+ *
+ * @module
+ */
+import type { Clock } from "../clock.ts";
+import type { Deadlines } from "../deadlines.ts";
+import { OllaError } from "../errors.ts";
+import type { Registry } from "../registry/registry.ts";
+import { describeFetchError } from "../upstream/fetch_errors.ts";
+import {
+  type Attempt,
+  type AttemptResult,
+  AttemptStop,
+  clientClosed,
+  type FailedAnswer,
+  releaseAttempt,
+} from "./attempt.ts";
+import type { Bytes } from "./body.ts";
+import { setClientResponseHeaders } from "./headers.ts";
+import type { RequestRecord } from "./request_record.ts";
+import { type StreamOutcome, teeBody } from "./stream_stage.ts";
+import { observerFor } from "./usage.ts";
+
+/** What the answer stage needs. */
+export interface AnswerDeps {
+  registry: Registry;
+  clock: Clock;
+  deadlines: Deadlines;
+  /** Longest silence inside an answer (`proxy.read_timeout`); 0 disables. */
+  readTimeoutMs: number;
+}
+
+/** Non-streamed answers up to this size are handed on whole rather than streamed. */
+const MAX_WHOLE_BODY = 1024 * 1024;
+
+/**
+ * The client's answer for an endpoint's response: handed on whole when it is a bounded
+ * non-SSE answer (whose broken body can still fail over), else through the stream stage.
+ */
+export function respond(
+  deps: AnswerDeps,
+  response: Response,
+  attempt: Attempt,
+): Promise<AttemptResult> | AttemptResult {
+  const contentType = response.headers.get("content-type");
+  const sse = contentType?.startsWith("text/event-stream") ?? false;
+  const length = Number(response.headers.get("content-length") ?? Number.NaN);
+  if (!response.body || (!sse && Number.isFinite(length) && length <= MAX_WHOLE_BODY)) {
+    return answerWhole(deps, response, attempt);
+  }
+  return { kind: "answered", response: answerStreamed(deps, response, response.body, attempt) };
+}
+
+/** The last backend answer, passed on unchanged when every attempt failed. */
+export function passOnFailedAnswer(record: RequestRecord, answer: FailedAnswer): Response {
+  record.upstreamFailure = `every attempt failed; the last answer (${answer.status}) was passed on`;
+  return new Response(answer.body, { status: answer.status, headers: answer.headers });
+}
+
+/**
+ * A complete, bounded answer (LMDeploy sends a non-streamed completion in one piece once
+ * generation ends) is read whole and handed on as bytes: the client sees exactly the same
+ * answer, it costs far less than a stream stage, and since nothing has reached the client
+ * yet, a body that breaks or stalls fails over like a refused connection instead of
+ * arriving truncated.
+ */
+async function answerWhole(
+  deps: AnswerDeps,
+  response: Response,
+  attempt: Attempt,
+): Promise<AttemptResult> {
+  const { clock, registry } = deps;
+  const { endpoint, request, controller, deadline } = attempt;
+  const { record } = request;
+  const readTimeout = deps.readTimeoutMs || Infinity;
+  const untilDeadline = (deadline ?? Infinity) - clock.now();
+  const wait = Math.min(readTimeout, untilDeadline);
+  // Built only when the timer fires: an Error captures a stack, which is costly per request.
+  const stopFor = () =>
+    untilDeadline <= readTimeout
+      ? new AttemptStop("deadline", "The request exceeded proxy.response_timeout")
+      : new AttemptStop(
+        "body_timeout",
+        `Endpoint "${endpoint.name}" stopped sending its answer for longer than proxy.read_timeout`,
+      );
+  const timer = Number.isFinite(wait)
+    ? deps.deadlines.after(wait, () => controller.abort(stopFor()))
+    : undefined;
+  let bytes: Bytes;
+  try {
+    bytes = new Uint8Array(await response.arrayBuffer());
+  } catch (error) {
+    releaseAttempt(attempt);
+    if (request.signal.aborted) {
+      registry.reportAbandoned(endpoint.name);
+      throw clientClosed(error);
+    }
+    const stop = controller.signal.reason instanceof AttemptStop
+      ? controller.signal.reason
+      : undefined;
+    if (stop?.reason === "deadline") {
+      registry.reportAbandoned(endpoint.name);
+      throw new OllaError(504, stop.message, { code: "response_timeout", fault: "upstream" });
+    }
+    const message = stop
+      ? stop.message
+      : `The answer from endpoint "${endpoint.name}" broke off: ${describeFetchError(error)}`;
+    registry.reportFailure(endpoint.name, stop ? "timeout" : "server_error", message);
+    return {
+      kind: "failover",
+      reason: stop ? "body_timeout" : "body_broken",
+      error: new OllaError(stop ? 504 : 502, message, {
+        code: stop ? "body_timeout" : "upstream_body_error",
+        fault: "upstream",
+        cause: error,
+      }),
+    };
+  } finally {
+    timer?.cancel();
+  }
+  settle(deps, attempt, "complete", bytes.byteLength);
+  const observer = observerFor(response.headers.get("content-type"));
+  if (observer) {
+    // Usage is read after the answer has been handed to the runtime.
+    record.finishesWith(
+      Promise.resolve().then(() => {
+        observer.push(bytes, record.upstreamHeadersAt ?? clock.now());
+        record.usage = observer.finish();
+      }),
+    );
+  }
+  const answer = new Response(response.body ? bytes : null, { status: response.status });
+  setClientResponseHeaders(response.headers, answer.headers);
+  return { kind: "answered", response: answer };
+}
+
+/** An answer of unknown or large size, or a stream: through the stream stage. */
+function answerStreamed(
+  deps: AnswerDeps,
+  response: Response,
+  body: ReadableStream<Uint8Array>,
+  attempt: Attempt,
+): Response {
+  const { record } = attempt.request;
+  const contentType = response.headers.get("content-type");
+  const observer = observerFor(contentType);
+  let done: () => void = () => {};
+  record.finishesWith(new Promise<void>((resolve) => done = resolve));
+  const stream = teeBody(body, {
+    clock: deps.clock,
+    deadlines: deps.deadlines,
+    idleTimeoutMs: deps.readTimeoutMs,
+    deadline: attempt.deadline,
+    sse: contentType?.startsWith("text/event-stream") ?? false,
+    abortUpstream: (reason) => attempt.controller.abort(reason),
+    onChunk: observer ? (chunk, now) => observer.push(chunk, now) : undefined,
+    onEnd: (outcome, bytes, error) => {
+      settle(deps, attempt, outcome, bytes, error);
+      record.usage = observer?.finish();
+      done();
+    },
+  });
+  const answer = new Response(stream, { status: response.status });
+  setClientResponseHeaders(response.headers, answer.headers);
+  return answer;
+}
+
+/** Records how an answered attempt ended; a broken answer counts against its endpoint. */
+function settle(
+  deps: AnswerDeps,
+  attempt: Attempt,
+  outcome: StreamOutcome,
+  bytes: number,
+  error?: unknown,
+): void {
+  releaseAttempt(attempt);
+  const { record } = attempt.request;
+  record.outcome = outcome;
+  record.bytesOut = bytes;
+  if (outcome === "complete" || outcome === "client_cancelled") return;
+  record.upstreamFailure = describeFetchError(error);
+  if (outcome === "upstream_error") {
+    deps.registry.reportFailure(
+      attempt.endpoint.name,
+      "server_error",
+      `answer broke: ${record.upstreamFailure}`,
+    );
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The first middleware every request passes: refuse new work while draining, count the
+ * request in flight, resolve the client's address, create its record, and after the
+ * route has answered, note the answer in the record, shape its `X-Olla-*` headers and
+ * finish the record once the last byte has been sent.
+ *
+ * @module
+ */
+import type { MiddlewareHandler } from "hono";
+import { routePath } from "hono/route";
+import type { Cidr } from "../cidr.ts";
+import type { Clock } from "../clock.ts";
+import { errorResponse, OllaError } from "../errors.ts";
+import { redactPathAndQuery } from "../observability/redact.ts";
+import { applyOllaHeaders } from "../proxy/olla_headers.ts";
+import { RequestRecord } from "../proxy/request_record.ts";
+import type { AppEnv } from "./app_env.ts";
+import { resolveClientIp } from "./client_ip.ts";
+import type { InflightTracker } from "./inflight.ts";
+import { splitTarget } from "./request_target.ts";
+
+const REQUEST_ID_REGEXP = /^[\x21-\x7e]{1,128}$/;
+
+/** The client's `X-Request-ID` when it is at most 128 printable ASCII characters, else a new id. */
+export function requestIdFor(request: Request): string {
+  const given = request.headers.get("x-request-id");
+  return given !== null && REQUEST_ID_REGEXP.test(given) ? given : crypto.randomUUID();
+}
+
+/** Collaborators of {@linkcode requestContext}. */
+export interface RequestContextDeps {
+  inflight: InflightTracker;
+  clock: Clock;
+  trustProxyHeaders: boolean;
+  trustedProxies: readonly Cidr[];
+  /** Called once per request when its answer has been sent completely. */
+  onFinished: (record: RequestRecord) => void;
+}
+
+/**
+ * The route template Hono matched, or `unmatched` when only middleware did (every
+ * middleware is mounted on `/*`; no route is).
+ */
+function matchedTemplate(c: Parameters<MiddlewareHandler<AppEnv>>[0]): string {
+  const path = routePath(c, -1);
+  return path === "/*" || path === "*" || path === "" ? "unmatched" : path;
+}
+
+/** Builds the request-context middleware. */
+export function requestContext(deps: RequestContextDeps): MiddlewareHandler<AppEnv> {
+  const { inflight, clock } = deps;
+  const ipOptions = {
+    trustProxyHeaders: deps.trustProxyHeaders,
+    trustedProxies: deps.trustedProxies,
+  };
+  return async function requestContext(c, next) {
+    if (inflight.draining) {
+      const response = errorResponse(
+        new OllaError(503, "olla-ts is shutting down; retry on another instance", {
+          code: "shutting_down",
+          fault: "policy",
+          retryAfterSeconds: 1,
+        }),
+      );
+      response.headers.set("connection", "close");
+      return response;
+    }
+    const end = inflight.begin();
+    const clientIp = resolveClientIp(c.env?.remoteAddr ?? "", c.req.raw.headers, ipOptions);
+    const target = splitTarget(c.req.url);
+    const record = new RequestRecord(
+      requestIdFor(c.req.raw),
+      c.req.method,
+      clientIp,
+      clock.now(),
+      redactPathAndQuery(`${target.path}${target.search}`),
+    );
+    c.set("record", record);
+    c.set("clientIp", clientIp);
+    try {
+      await next();
+    } catch (error) {
+      // Hono renders route errors through onError; this guards the middleware itself.
+      c.res = errorResponse(error);
+    }
+    if (c.error) {
+      record.error = c.error instanceof OllaError
+        ? { fault: c.error.fault, message: c.error.message }
+        : { fault: "proxy", message: String(c.error) };
+    }
+    const label = c.get("route");
+    record.route = label?.template ?? matchedTemplate(c);
+    record.status = c.res.status;
+    record.respondedAt = clock.now();
+    applyOllaHeaders(c.res.headers, record, label?.backendType);
+    record.finished.then(() => {
+      end();
+      record.endedAt = clock.now();
+      deps.onFinished(record);
+    });
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * The checks provider routes (`/olla/<prefix>/...`) and unified routes (`/olla/proxy/...`)
+ * share before anything reaches a backend: a path that tries to leave or disguise
+ * itself, a path that would not form a valid upstream URL, a wrong method, and the
+ * refusals profiles declare.
+ *
+ * @module
+ */
+import { OllaError } from "../../errors.ts";
+import type { RouteRule } from "../../profiles/profile.ts";
+
+/** Encoded slashes, backslashes, dots or NULs: never needed by a real API path. */
+const SUSPICIOUS_PATH_REGEXP = /%2f|%5c|%2e|%00|\\|\/\/|(^|\/)\.{1,2}(\/|$)/i;
+
+/**
+ * The path after `/olla/<prefix>/`, as the client sent it (percent-encoding kept).
+ *
+ * @throws {OllaError} 400 for a path that tries to leave or disguise itself.
+ */
+export function subPath(pathname: string, prefix: string): string {
+  const rest = pathname.slice(`/olla/${prefix}/`.length);
+  if (SUSPICIOUS_PATH_REGEXP.test(rest)) {
+    throw new OllaError(
+      400,
+      "The request path contains encoded or dot segments, which olla-ts does not forward",
+      { code: "invalid_path", fault: "client" },
+    );
+  }
+  return rest;
+}
+
+/**
+ * Checks that the path and query form a valid upstream URL.
+ *
+ * @throws {OllaError} 400 when they do not.
+ */
+export function assertForwardable(path: string, search: string): void {
+  if (!URL.canParse(`http://upstream/${path}${search}`)) {
+    throw new OllaError(400, "The request path or query string is not a valid URL", {
+      code: "invalid_path",
+      fault: "client",
+    });
+  }
+}
+
+/** The 405 for a path that exists with other methods, with its `Allow` header. */
+export function methodNotAllowed(methods: readonly string[], method: string): OllaError {
+  return new OllaError(405, `${method} is not allowed here; use ${methods.join(" or ")}`, {
+    code: "method_not_allowed",
+    fault: "client",
+    headers: { allow: methods.join(", ") },
+  });
+}
+
+/** The answer a profile's `refuse` rule gives. */
+export function refusal(rule: RouteRule): OllaError {
+  return new OllaError(rule.status ?? 404, rule.message ?? "Not available through olla-ts", {
+    code: "route_refused",
+    fault: "client",
+  });
+}
