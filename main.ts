@@ -1,20 +1,20 @@
 /**
- * olla-ts entry point. Runs under `deno run -A main.ts`, `deno serve -A main.ts`,
- * `bun run main.ts` and as the single executable built by `deno task build`, with the
- * same code: it loads the configuration, builds the service, serves it and stops it on
- * SIGINT/SIGTERM. The default export is the `{ fetch }` object `deno serve` and Bun use.
+ * olla-ts entry point and composition root. Runs under `deno run -A main.ts`,
+ * `deno serve -A main.ts`, `bun run main.ts` and as the single executable built by
+ * `deno task build`, with the same code: load the configuration, build the service
+ * (registry, health checks, discovery, proxy, app: lib/startup/service.ts), serve it,
+ * start its background work once listening, and stop it on SIGINT/SIGTERM. The default
+ * export is the `{ fetch }` object `deno serve` and Bun use.
  *
  * @module
  */
+import { systemClock } from "./lib/clock.ts";
+import { handleCommandLine } from "./lib/startup/cli.ts";
+import { loadConfigOrExit } from "./lib/startup/configuration.ts";
+import { exitOnSignal, logStartup } from "./lib/startup/lifecycle.ts";
+import { createLogger } from "./lib/startup/logging.ts";
 import { detectRuntime } from "./lib/startup/runtime.ts";
-import {
-  createLogger,
-  exitOnSignal,
-  handleCommandLine,
-  loadConfigOrExit,
-  logStartup,
-  serveService,
-} from "./lib/startup/startup.ts";
+import { createService, serveOptions } from "./lib/startup/service.ts";
 
 const runtime = detectRuntime();
 const cli = handleCommandLine(runtime);
@@ -22,7 +22,16 @@ const loaded = await loadConfigOrExit(runtime, cli);
 const { config, profiles } = loaded;
 const logger = createLogger(runtime, config);
 
-const { service, serving } = serveService(runtime, { config, profiles, logger });
+const service = createService({
+  config,
+  profiles,
+  logger,
+  clock: systemClock,
+  fetch: globalThis.fetch,
+  canConnect: runtime.canConnect,
+  runtime,
+});
+const serving = runtime.serve(serveOptions(config, service));
 serving.listening.then((server) => {
   logStartup(logger, loaded, server);
   service.start();

@@ -11,13 +11,13 @@
  * `deno run -A bench/overhead.ts [requests]` or `bun bench/overhead.ts [requests]`;
  * prints one JSON line.
  */
-import { parseConfig } from "../lib/config/load.ts";
+import { args, CHAT_ANSWER, MODEL_LIST } from "./_shared.ts";
 import { systemClock } from "../lib/clock.ts";
+import { parseConfig } from "../lib/config/load.ts";
 import { silentLogger } from "../lib/log.ts";
 import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
 import { ProfileSet } from "../lib/profiles/profile.ts";
 import { createService } from "../lib/startup/service.ts";
-import { args, CHAT_ANSWER, MODEL_LIST } from "./_shared.ts";
 
 const REQUESTS = Number(args[0] ?? 100_000);
 const CONCURRENCY = 32;

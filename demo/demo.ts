@@ -8,12 +8,13 @@
  *
  * @module
  */
+import { systemClock } from "../lib/clock.ts";
 import { parseConfig } from "../lib/config/load.ts";
 import { Logger } from "../lib/log.ts";
 import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
 import { ProfileSet } from "../lib/profiles/profile.ts";
 import { detectRuntime } from "../lib/startup/runtime.ts";
-import { serveService } from "../lib/startup/startup.ts";
+import { createService, serveOptions } from "../lib/startup/service.ts";
 import { startFakeLmdeploy } from "../test/fakes/lmdeploy.ts";
 
 const runtime = detectRuntime();
@@ -42,7 +43,16 @@ const logger = new Logger({
   format: "text",
   write: (line) => runtime.writeStdout(line),
 });
-const { service, serving } = serveService(runtime, { config, profiles, logger });
+const service = createService({
+  config,
+  profiles,
+  logger,
+  clock: systemClock,
+  fetch: globalThis.fetch,
+  canConnect: runtime.canConnect,
+  runtime,
+});
+const serving = runtime.serve(serveOptions(config, service));
 const server = await serving.listening;
 service.start();
 const base = `http://127.0.0.1:${server.port}`;

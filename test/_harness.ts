@@ -3,15 +3,15 @@
  * olla-ts running in the test process on a real socket, built from YAML text by the
  * same `createService` main.ts uses, in front of fake backends.
  */
+import { serve } from "./_serve.ts";
 import { systemClock } from "../lib/clock.ts";
 import { parseConfig } from "../lib/config/load.ts";
 import type { Config } from "../lib/config/schema.ts";
 import { Logger } from "../lib/log.ts";
 import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
 import { type Profile, ProfileSet } from "../lib/profiles/profile.ts";
+import { canConnect } from "../lib/startup/runtime_api.ts";
 import { createService, type Service } from "../lib/startup/service.ts";
-import { serve } from "./_serve.ts";
-import { canConnect } from "../lib/startup/runtime.ts";
 
 /** A running in-process olla-ts. */
 export interface TestOlla {

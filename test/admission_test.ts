@@ -1,8 +1,8 @@
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Admission } from "../lib/proxy/admission.ts";
-import { OllaError } from "../lib/errors.ts";
+import { describe, test } from "node:test";
 import { FakeClock } from "./fakes/clock.ts";
+import { OllaError } from "../lib/errors.ts";
+import { Admission } from "../lib/proxy/admission.ts";
 
 function gate(maxConcurrent: number, queueSize = 2, queueTimeoutMs = 1_000) {
   const clock = new FakeClock();

@@ -3,10 +3,10 @@
  * file over 400 lines, no import cycle (type imports included), imports that only point
  * down the stage order, and one writing module for each field of the request record.
  */
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, normalize, relative } from "node:path";
+import { describe, test } from "node:test";
 
 const ROOT = new URL("../lib/", import.meta.url).pathname;
 

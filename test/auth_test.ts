@@ -1,10 +1,10 @@
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { KeyAuthenticator, presentedKey, timingSafeEqual } from "../lib/server/auth.ts";
+import { describe, test } from "node:test";
+import { FakeClock } from "./fakes/clock.ts";
 import { parseCidr } from "../lib/cidr.ts";
+import { KeyAuthenticator, presentedKey, timingSafeEqual } from "../lib/server/auth.ts";
 import { resolveClientIp } from "../lib/server/client_ip.ts";
 import { RateLimiter, TokenBucket } from "../lib/server/rate_limit.ts";
-import { FakeClock } from "./fakes/clock.ts";
 
 describe("timingSafeEqual()", () => {
   test("compares bytes without short-circuiting", () => {

@@ -1,6 +1,9 @@
 // deno-lint-ignore-file no-non-null-assertion
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { registryOf } from "./_endpoints.ts";
+import { FakeClock } from "./fakes/clock.ts";
+import type { Registry } from "../lib/registry/registry.ts";
 import {
   createBalancer,
   effectiveWeight,
@@ -8,9 +11,6 @@ import {
   pickPriority,
   pickRoundRobin,
 } from "../lib/routing/balancer.ts";
-import type { Registry } from "../lib/registry/registry.ts";
-import { registryOf } from "./_endpoints.ts";
-import { FakeClock } from "./fakes/clock.ts";
 
 function fleet(specs: Record<string, unknown>[]): Registry {
   const registry = registryOf(

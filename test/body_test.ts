@@ -1,10 +1,11 @@
 // deno-lint-ignore-file no-non-null-assertion
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readBody, replaceModel, scanBody } from "../lib/proxy/body.ts";
+import { describe, test } from "node:test";
+import { FakeClock } from "./fakes/clock.ts";
 import { Deadlines } from "../lib/deadlines.ts";
 import { OllaError } from "../lib/errors.ts";
-import { FakeClock } from "./fakes/clock.ts";
+import { readBody } from "../lib/proxy/body_read.ts";
+import { replaceModel, scanBody } from "../lib/proxy/body_scan.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (data: Uint8Array) => new TextDecoder().decode(data);

@@ -1,14 +1,14 @@
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
+import { describe, test } from "node:test";
 import { ConfigError } from "../lib/config/config_error.ts";
+import { renderExample } from "../lib/config/example.ts";
 import {
   loadConfig,
   type LoadConfigOptions,
   locateConfigFile,
   parseConfig,
 } from "../lib/config/load.ts";
-import { renderExample } from "../lib/config/example.ts";
 import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
 import { ProfileSet } from "../lib/profiles/profile.ts";
 

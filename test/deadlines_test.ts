@@ -1,7 +1,7 @@
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Deadlines } from "../lib/deadlines.ts";
+import { describe, test } from "node:test";
 import { FakeClock } from "./fakes/clock.ts";
+import { Deadlines } from "../lib/deadlines.ts";
 
 describe("Deadlines", () => {
   test("fires callbacks in time order at their exact times", async () => {

@@ -1,11 +1,11 @@
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ModelDiscovery } from "../lib/health/discovery.ts";
-import { parseModelList } from "../lib/profiles/model_lists.ts";
-import { silentLogger } from "../lib/log.ts";
+import { describe, test } from "node:test";
 import { registryOf } from "./_endpoints.ts";
 import { FakeClock } from "./fakes/clock.ts";
 import { fakeFetch, jsonResponse } from "./fakes/fetch.ts";
+import { ModelDiscovery } from "../lib/health/discovery.ts";
+import { silentLogger } from "../lib/log.ts";
+import { parseModelList } from "../lib/profiles/model_lists.ts";
 
 const lmdeployCard = (id: string) => ({
   id,

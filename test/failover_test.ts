@@ -1,7 +1,7 @@
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type FakeLmdeploy, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
+import { describe, test } from "node:test";
 import { configYaml, endpointYaml, readChunks, startOlla, type TestOlla } from "./_harness.ts";
+import { type FakeLmdeploy, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 import { startRawServer } from "./fakes/raw_server.ts";
 
 const MODEL = "internlm/internlm2_5-7b-chat";

@@ -7,15 +7,15 @@
  *
  * Knobs: FUZZ_ITERATIONS (default 2000) for long runs, FUZZ_SEED to replay a run.
  */
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { connect } from "node:net";
 import process from "node:process";
-import { LMDEPLOY_PROFILE } from "../lib/profiles/built_in.ts";
-import { startFakeLmdeploy } from "./fakes/lmdeploy.ts";
+import { describe, test } from "node:test";
 import { startOlla } from "./_olla_process.ts";
 import { parseResponse } from "./_raw_http.ts";
+import { startFakeLmdeploy } from "./fakes/lmdeploy.ts";
+import { LMDEPLOY_PROFILE } from "../lib/profiles/built_in.ts";
 
 const ITERATIONS = Number(process.env.FUZZ_ITERATIONS ?? 2000);
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);

@@ -1,12 +1,12 @@
 // deno-lint-ignore-file no-non-null-assertion
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { HealthChecker, MAX_BACKOFF_MS, nextProbeDelay } from "../lib/health/checker.ts";
-import { silentLogger } from "../lib/log.ts";
-import { classifyHealth } from "../lib/health/probe.ts";
+import { describe, test } from "node:test";
 import { registryOf } from "./_endpoints.ts";
 import { FakeClock } from "./fakes/clock.ts";
 import { fakeFetch, type FetchCall, hang, jsonResponse, refused } from "./fakes/fetch.ts";
+import { HealthChecker, MAX_BACKOFF_MS, nextProbeDelay } from "../lib/health/checker.ts";
+import { classifyHealth } from "../lib/health/probe.ts";
+import { silentLogger } from "../lib/log.ts";
 
 const HEALTHY = { status: "healthy", message: "Engine is healthy." };
 

@@ -1,10 +1,10 @@
 // deno-lint-ignore-file no-non-null-assertion
-import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
-import { type FakeLmdeploy, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 import { configYaml, endpointYaml, readChunks, startOlla, type TestOlla } from "./_harness.ts";
 import { rawGet, rawRequest } from "./_raw_http.ts";
+import { type FakeLmdeploy, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 
 const MODEL_A = "internlm/internlm2_5-7b-chat";
 const MODEL_B = "Qwen/Qwen2.5-7B-Instruct";

@@ -1,11 +1,10 @@
 // deno-lint-ignore-file no-non-null-assertion
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { startFakeLmdeploy } from "./fakes/lmdeploy.ts";
+import { describe, test } from "node:test";
 import {
   IS_BUN,
   MAIN,
@@ -16,6 +15,7 @@ import {
   startOlla,
   tempFile,
 } from "./_olla_process.ts";
+import { startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 import pkg from "../package.json" with { type: "json" };
 
 const QUIET_CONFIG = `

@@ -1,7 +1,7 @@
-import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type FakeLmdeploy, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
+import { after, before, describe, test } from "node:test";
 import { configYaml, endpointYaml, readChunks, startOlla, type TestOlla } from "./_harness.ts";
+import { type FakeLmdeploy, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 
 const MODEL_A = "internlm/internlm2_5-7b-chat";
 const MODEL_B = "Qwen/Qwen2.5-7B-Instruct";

@@ -1,14 +1,14 @@
 // deno-lint-ignore-file no-non-null-assertion
-import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadProfiles } from "../lib/profiles/loader.ts";
-import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
+import { after, before, describe, test } from "node:test";
+import { readChunks, startOlla, type TestOlla } from "./_harness.ts";
 import { type EngineKind, type FakeEngine, startFakeEngine } from "./fakes/engines.ts";
 import { type FakeLmdeploy, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
-import { readChunks, startOlla, type TestOlla } from "./_harness.ts";
+import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
+import { loadProfiles } from "../lib/profiles/loader.ts";
 
 const KINDS: EngineKind[] = [
   "vllm",

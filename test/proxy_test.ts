@@ -1,17 +1,17 @@
 // deno-lint-ignore-file no-non-null-assertion
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createBalancer } from "../lib/routing/balancer.ts";
+import { describe, test } from "node:test";
+import { registryOf } from "./_endpoints.ts";
+import { FakeClock, settle } from "./fakes/clock.ts";
+import { fakeFetch, type FetchScript, hang, jsonResponse } from "./fakes/fetch.ts";
 import { configSpec } from "../lib/config/schema.ts";
 import { Deadlines } from "../lib/deadlines.ts";
 import { silentLogger } from "../lib/log.ts";
 import { Proxy } from "../lib/proxy/forward.ts";
 import { RequestRecord } from "../lib/proxy/request_record.ts";
+import { createBalancer } from "../lib/routing/balancer.ts";
 import { selectCandidates } from "../lib/routing/candidates.ts";
 import { ParseContext } from "../lib/schema/spec.ts";
-import { registryOf } from "./_endpoints.ts";
-import { FakeClock, settle } from "./fakes/clock.ts";
-import { fakeFetch, type FetchScript, hang, jsonResponse } from "./fakes/fetch.ts";
 
 const config = configSpec.parse(
   { proxy: { connection_timeout: "1s", load_balancer: "priority" } },

@@ -1,5 +1,5 @@
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { describe, test } from "node:test";
 import { createRedactor, redactPathAndQuery, redactUrl } from "../lib/observability/redact.ts";
 
 describe("redactUrl() and redactPathAndQuery()", () => {

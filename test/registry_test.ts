@@ -1,9 +1,9 @@
 // deno-lint-ignore-file no-non-null-assertion
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { TRAFFIC_WEIGHT } from "../lib/registry/endpoint_state.ts";
+import { describe, test } from "node:test";
 import { registryOf } from "./_endpoints.ts";
 import { FakeClock } from "./fakes/clock.ts";
+import { TRAFFIC_WEIGHT } from "../lib/registry/endpoint_state.ts";
 
 const card = (id: string) => ({
   id,

@@ -1,11 +1,11 @@
 // deno-lint-ignore-file no-non-null-assertion
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { registryOf } from "./_endpoints.ts";
+import { FakeClock } from "./fakes/clock.ts";
 import type { Config } from "../lib/config/schema.ts";
 import type { Registry } from "../lib/registry/registry.ts";
 import { selectCandidates } from "../lib/routing/candidates.ts";
-import { registryOf } from "./_endpoints.ts";
-import { FakeClock } from "./fakes/clock.ts";
 
 type Strategy = Config["model_registry"]["routing_strategy"];
 const strategy = (

@@ -1,6 +1,6 @@
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { withParsableUrl } from "../lib/startup/runtime.ts";
+import { describe, test } from "node:test";
+import { withParsableUrl } from "../lib/startup/runtime_api.ts";
 
 describe("withParsableUrl()", () => {
   const fakeRequest = (url: string) =>

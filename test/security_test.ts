@@ -1,13 +1,13 @@
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
-import { loadConfig } from "../lib/config/load.ts";
-import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
-import { ProfileSet } from "../lib/profiles/profile.ts";
-import { type FakeLmdeploy, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
+import { describe, test } from "node:test";
 import { startOlla, type TestOlla } from "./_harness.ts";
 import { tempFile } from "./_olla_process.ts";
 import { rawRequest } from "./_raw_http.ts";
+import { type FakeLmdeploy, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
+import { loadConfig } from "../lib/config/load.ts";
+import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
+import { ProfileSet } from "../lib/profiles/profile.ts";
 
 const MODEL = "internlm/internlm2_5-7b-chat";
 

@@ -1,8 +1,8 @@
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { affinityKey, StickyTable } from "../lib/routing/sticky.ts";
-import { hash53 } from "../lib/hash.ts";
+import { describe, test } from "node:test";
 import { FakeClock } from "./fakes/clock.ts";
+import { hash53 } from "../lib/hash.ts";
+import { affinityKey, StickyTable } from "../lib/routing/sticky.ts";
 
 const base = {
   scope: "lmdeploy",

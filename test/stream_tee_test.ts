@@ -1,10 +1,10 @@
 // deno-lint-ignore-file no-non-null-assertion
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { FakeClock, settle } from "./fakes/clock.ts";
 import { Deadlines } from "../lib/deadlines.ts";
 import { type StreamOutcome, teeBody } from "../lib/proxy/stream_stage.ts";
 import { sseUsageObserver } from "../lib/proxy/usage.ts";
-import { FakeClock, settle } from "./fakes/clock.ts";
 
 const encode = (text: string) => new TextEncoder().encode(text);
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);

@@ -1,5 +1,5 @@
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { describe, test } from "node:test";
 import { formatDuration, parseDuration, parseSize } from "../lib/schema/units.ts";
 
 describe("parseDuration()", () => {

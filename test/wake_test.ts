@@ -1,12 +1,12 @@
 // deno-lint-ignore-file no-non-null-assertion
-import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { HealthChecker } from "../lib/health/checker.ts";
-import { silentLogger } from "../lib/log.ts";
-import { WakeCoordinator } from "../lib/health/wake.ts";
+import { describe, test } from "node:test";
 import { registryOf } from "./_endpoints.ts";
 import { FakeClock } from "./fakes/clock.ts";
 import { fakeFetch, jsonResponse } from "./fakes/fetch.ts";
+import { HealthChecker } from "../lib/health/checker.ts";
+import { WakeCoordinator } from "../lib/health/wake.ts";
+import { silentLogger } from "../lib/log.ts";
 
 describe("WakeCoordinator", () => {
   function setup(wakes: boolean) {

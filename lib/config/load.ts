@@ -9,12 +9,12 @@
  *
  * @module
  */
-import { type Config, configSpec } from "./schema.ts";
-import { type Issue, ParseContext } from "../schema/spec.ts";
 import { ConfigError } from "./config_error.ts";
 import { interpolate } from "./interpolate.ts";
+import { type Config, configSpec } from "./schema.ts";
 import { resolveSecretFiles } from "./secrets.ts";
 import { validate } from "./validate.ts";
+import { type Issue, ParseContext } from "../schema/spec.ts";
 import { readYaml } from "../schema/yaml_source.ts";
 
 /** A configuration ready to run, with what the operator should be told about it. */

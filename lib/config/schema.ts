@@ -8,12 +8,12 @@
  *
  * @module
  */
-import { bool, duration, num, opaque, str } from "../schema/scalars.ts";
-import { list, map, obj } from "../schema/composites.ts";
-import { ParseContext, type SpecType } from "../schema/spec.ts";
 import { endpointSpec } from "./schema_endpoint.ts";
 import { proxySpec } from "./schema_proxy.ts";
 import { serverSpec } from "./schema_server.ts";
+import { list, map, obj } from "../schema/composites.ts";
+import { bool, duration, num, opaque, str } from "../schema/scalars.ts";
+import { ParseContext, type SpecType } from "../schema/spec.ts";
 
 /** The whole configuration tree. */
 export const configSpec = obj({

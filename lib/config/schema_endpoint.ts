@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { bool, duration, num, optional, optStr, str } from "../schema/scalars.ts";
 import { list, map, obj, optObj } from "../schema/composites.ts";
+import { bool, duration, num, optional, optStr, str } from "../schema/scalars.ts";
 import type { SpecType } from "../schema/spec.ts";
 
 const authSpec = optObj({

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { bool, duration, num, optStr, size, str } from "../schema/scalars.ts";
 import { list, obj } from "../schema/composites.ts";
+import { bool, duration, num, optStr, size, str } from "../schema/scalars.ts";
 
 /** Load balancer names, with the spellings older Olla configs use. */
 export const LOAD_BALANCERS = ["priority", "round-robin", "least-connections"] as const;

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { bool, duration, num, optStr, size, str } from "../schema/scalars.ts";
 import { list, map, obj } from "../schema/composites.ts";
+import { bool, duration, num, optStr, size, str } from "../schema/scalars.ts";
 
 const PRIVATE_AND_LOOPBACK = ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
 const LOOPBACK = ["127.0.0.0/8", "::1/128"];

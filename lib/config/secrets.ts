@@ -5,9 +5,9 @@
  *
  * @module
  */
-import type { Issue } from "../schema/spec.ts";
-import type { Config } from "./schema.ts";
 import { ConfigError } from "./config_error.ts";
+import type { Config } from "./schema.ts";
+import type { Issue } from "../schema/spec.ts";
 
 /** Replaces every `*_file` secret with the file's trimmed content. */
 export async function resolveSecretFiles(

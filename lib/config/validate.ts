@@ -4,9 +4,9 @@
  *
  * @module
  */
+import type { Config } from "./schema.ts";
 import { parseCidr } from "../cidr.ts";
 import type { ParseContext, Path } from "../schema/spec.ts";
-import type { Config } from "./schema.ts";
 
 /** Cross-field checks the schema cannot express. */
 export function validate(

@@ -6,11 +6,11 @@
  *
  * @module
  */
-import { isLive } from "../registry/endpoint_state.ts";
+import { probeEndpoint } from "./probe.ts";
 import type { Clock, TimerId } from "../clock.ts";
 import type { Logger } from "../log.ts";
-import { probeEndpoint } from "./probe.ts";
 import type { ProbeResult } from "../registry/endpoint.ts";
+import { isLive } from "../registry/endpoint_state.ts";
 import type { Registry } from "../registry/registry.ts";
 
 /** Longest back-off between probes of a failing endpoint, unless its interval is longer. */

@@ -6,16 +6,15 @@
  *
  * @module
  */
-import { isReachable } from "../registry/endpoint_state.ts";
 import { type Clock, sleep, type TimerId } from "../clock.ts";
 import type { Logger } from "../log.ts";
-import { endpointUrl } from "../upstream/endpoint_url.ts";
-import { fetchWithin } from "../upstream/timed_fetch.ts";
-import { parseModelList } from "../profiles/model_lists.ts";
+import { type ModelCard, parseModelList } from "../profiles/model_lists.ts";
 import type { EndpointView } from "../registry/endpoint.ts";
+import { isReachable } from "../registry/endpoint_state.ts";
 import type { Registry } from "../registry/registry.ts";
-import type { ModelCard } from "../profiles/model_lists.ts";
+import { endpointUrl } from "../upstream/endpoint_url.ts";
 import { describeFetchError } from "../upstream/fetch_errors.ts";
+import { fetchWithin } from "../upstream/timed_fetch.ts";
 
 /** Fetches and parses one endpoint's model list within `timeoutMs`. */
 export async function fetchModels(

@@ -7,17 +7,17 @@
  * @module
  */
 import type { Clock } from "../clock.ts";
-import { endpointUrl } from "../upstream/endpoint_url.ts";
-import { parseRetryAfter } from "../upstream/retry_after.ts";
-import { fetchWithin } from "../upstream/timed_fetch.ts";
 import type { HealthFormat } from "../profiles/profile.ts";
-import type { EndpointStatus } from "../registry/endpoint_state.ts";
 import type { EndpointView, ProbeResult } from "../registry/endpoint.ts";
+import type { EndpointStatus } from "../registry/endpoint_state.ts";
+import { endpointUrl } from "../upstream/endpoint_url.ts";
 import {
   describeFetchError,
   isConnectionError,
   networkFailureKind,
 } from "../upstream/fetch_errors.ts";
+import { parseRetryAfter } from "../upstream/retry_after.ts";
+import { fetchWithin } from "../upstream/timed_fetch.ts";
 
 /** The health answer as far as classification needs it. */
 export interface HealthAnswer {

@@ -8,11 +8,11 @@
  */
 import { type Clock, sleep } from "../clock.ts";
 import type { Logger } from "../log.ts";
-import { endpointUrl } from "../upstream/endpoint_url.ts";
-import { fetchWithin } from "../upstream/timed_fetch.ts";
 import type { EndpointView } from "../registry/endpoint.ts";
 import type { Registry } from "../registry/registry.ts";
+import { endpointUrl } from "../upstream/endpoint_url.ts";
 import { describeFetchError } from "../upstream/fetch_errors.ts";
+import { fetchWithin } from "../upstream/timed_fetch.ts";
 
 /** How often the wake-up is checked with a fresh probe while requests wait. */
 const RECHECK_MS = 1_000;

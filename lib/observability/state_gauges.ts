@@ -5,11 +5,11 @@
  *
  * @module
  */
+import { Gauge, type MetricsRegistry } from "./prometheus.ts";
 import type { Admission } from "../proxy/admission.ts";
 import { type EndpointStatus, isRoutable, TRAFFIC_WEIGHT } from "../registry/endpoint_state.ts";
 import type { Registry } from "../registry/registry.ts";
 import { VERSION } from "../version.ts";
-import { Gauge, type MetricsRegistry } from "./prometheus.ts";
 
 type Labels = Readonly<Record<string, string>>;
 

@@ -9,14 +9,14 @@
  *
  * @module
  */
-import type { Logger } from "../log.ts";
-import type { Admission } from "../proxy/admission.ts";
-import type { RequestRecord } from "../proxy/request_record.ts";
-import type { Registry } from "../registry/registry.ts";
 import { logAccess } from "./access_log.ts";
 import { ModelStatistics, type ModelStats } from "./model_stats.ts";
 import { Counter, Histogram, MetricsRegistry } from "./prometheus.ts";
 import { addStateGauges } from "./state_gauges.ts";
+import type { Logger } from "../log.ts";
+import type { Admission } from "../proxy/admission.ts";
+import type { RequestRecord } from "../proxy/request_record.ts";
+import type { Registry } from "../registry/registry.ts";
 
 const LATENCY_BUCKETS = [
   0.005,

@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { globFilter } from "../glob.ts";
 import { BUILT_IN_PROFILES } from "./built_in.ts";
 import { type Profile, profileFromData, ProfileSet, profileSpec } from "./profile.ts";
+import { globFilter } from "../glob.ts";
 import { type Issue, ParseContext } from "../schema/spec.ts";
 import { readYaml } from "../schema/yaml_source.ts";
 

@@ -8,8 +8,8 @@
  *
  * @module
  */
-import { bool, num, optional, optStr, str } from "../schema/scalars.ts";
 import { list, obj } from "../schema/composites.ts";
+import { bool, num, optional, optStr, str } from "../schema/scalars.ts";
 import { ParseContext, type Path, type SpecType } from "../schema/spec.ts";
 
 /** What olla-ts does with a request to a profile path. */

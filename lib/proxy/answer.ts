@@ -6,11 +6,6 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
-import type { Deadlines } from "../deadlines.ts";
-import { OllaError } from "../errors.ts";
-import type { Registry } from "../registry/registry.ts";
-import { describeFetchError } from "../upstream/fetch_errors.ts";
 import {
   type Attempt,
   type AttemptResult,
@@ -19,11 +14,16 @@ import {
   type FailedAnswer,
   releaseAttempt,
 } from "./attempt.ts";
-import type { Bytes } from "./body.ts";
+import type { Bytes } from "./body_read.ts";
 import { setClientResponseHeaders } from "./headers.ts";
 import type { RequestRecord } from "./request_record.ts";
 import { type StreamOutcome, teeBody } from "./stream_stage.ts";
 import { observerFor } from "./usage.ts";
+import type { Clock } from "../clock.ts";
+import type { Deadlines } from "../deadlines.ts";
+import { OllaError } from "../errors.ts";
+import type { Registry } from "../registry/registry.ts";
+import { describeFetchError } from "../upstream/fetch_errors.ts";
 
 /** What the answer stage needs. */
 export interface AnswerDeps {

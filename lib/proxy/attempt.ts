@@ -9,22 +9,23 @@
  *
  * @module
  */
+import type { Admission } from "./admission.ts";
+import type { Bytes } from "./body_read.ts";
+import { replaceModel } from "./body_scan.ts";
+import { setClientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
+import type { RequestRecord } from "./request_record.ts";
 import type { Clock } from "../clock.ts";
 import type { Deadlines } from "../deadlines.ts";
 import { OllaError } from "../errors.ts";
 import type { EndpointView } from "../registry/endpoint.ts";
 import type { Registry } from "../registry/registry.ts";
+import type { Selection } from "../routing/candidates.ts";
 import {
   describeFetchError,
   isConnectionError,
   networkFailureKind,
 } from "../upstream/fetch_errors.ts";
 import { parseRetryAfter } from "../upstream/retry_after.ts";
-import type { Admission } from "./admission.ts";
-import { type Bytes, replaceModel } from "./body.ts";
-import type { RequestRecord } from "./request_record.ts";
-import type { Selection } from "../routing/candidates.ts";
-import { setClientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
 
 /** One request to forward. */
 export interface ForwardRequest {

@@ -7,25 +7,40 @@
  *
  * @module
  */
-import { isWakeable } from "../registry/endpoint_state.ts";
-import { readBody, scanBody } from "./body.ts";
-import type { Clock } from "../clock.ts";
-import type { Deadlines } from "../deadlines.ts";
-import type { Config } from "../config/schema.ts";
-import type { ModelDiscovery } from "../health/discovery.ts";
-import { OllaError } from "../errors.ts";
-import { OLLA } from "./olla_headers.ts";
+import { readBody } from "./body_read.ts";
+import { scanBody } from "./body_scan.ts";
 import type { Proxy } from "./forward.ts";
-import type { EndpointView } from "../registry/endpoint.ts";
-import type { Registry } from "../registry/registry.ts";
+import { OLLA } from "./olla_headers.ts";
 import type { RequestRecord } from "./request_record.ts";
+import type { Clock } from "../clock.ts";
+import type { Config } from "../config/schema.ts";
+import type { Deadlines } from "../deadlines.ts";
+import { OllaError } from "../errors.ts";
+import type { ModelDiscovery } from "../health/discovery.ts";
+import type { WakeCoordinator } from "../health/wake.ts";
+import type { EndpointView } from "../registry/endpoint.ts";
+import { isWakeable } from "../registry/endpoint_state.ts";
+import type { Registry } from "../registry/registry.ts";
 import { selectCandidates, type Selection } from "../routing/candidates.ts";
 import { affinityKey, type StickyTable } from "../routing/sticky.ts";
-import type { WakeCoordinator } from "../health/wake.ts";
+import { explainUnavailable } from "../routing/unavailable.ts";
+
+/** The settings the dispatcher acts on. */
+export interface DispatchSettings {
+  /** `server.request_limits.max_body_size`. */
+  maxBodyBytes: number;
+  /** `server.read_timeout`: longest time to receive a request body. */
+  bodyTimeoutMs: number;
+  strategy: Config["model_registry"]["routing_strategy"];
+  aliases: Config["model_aliases"];
+  sticky: Config["proxy"]["sticky_sessions"];
+  /** `proxy.wake_on_demand`. */
+  wakeOnDemand: boolean;
+}
 
 /** Collaborators of {@linkcode Dispatcher}. */
 export interface DispatcherDeps {
-  config: Config;
+  settings: DispatchSettings;
   registry: Registry;
   proxy: Proxy;
   discovery: ModelDiscovery;
@@ -60,10 +75,10 @@ export interface DispatchRequest {
 const METHODS_WITHOUT_BODY = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /** The selection for a request sent to one named endpoint. */
-function directSelection(endpoint: EndpointView, config: Config): Selection {
+function directSelection(endpoint: EndpointView, settings: DispatchSettings): Selection {
   return {
     routing: {
-      strategy: config.model_registry.routing_strategy.type,
+      strategy: settings.strategy.type,
       decision: "routed",
       reason: "target_endpoint",
     },
@@ -89,14 +104,14 @@ export class Dispatcher {
    * whatever reading the body or forwarding refuses.
    */
   async dispatch(target: DispatchRequest): Promise<Response> {
-    const { config, clock, sticky, registry } = this.#deps;
+    const { settings, clock, sticky, registry } = this.#deps;
     const { request, record } = target;
     const bodyStarted = clock.now();
     let body;
     try {
       body = METHODS_WITHOUT_BODY.has(request.method) ? undefined : await readBody(request, {
-        maxBytes: config.server.request_limits.max_body_size,
-        timeoutMs: config.server.read_timeout,
+        maxBytes: settings.maxBodyBytes,
+        timeoutMs: settings.bodyTimeoutMs,
         deadlines: this.#deps.deadlines,
       });
     } finally {
@@ -108,10 +123,20 @@ export class Dispatcher {
     record.model = fields.model;
 
     const selection = target.direct
-      ? directSelection(target.direct, config)
+      ? directSelection(target.direct, settings)
       : await this.#select(target, fields.model);
     record.routing = selection.routing;
-    if (selection.candidates.length === 0) throw this.#unavailable(target, selection, fields.model);
+    if (selection.candidates.length === 0) {
+      throw explainUnavailable({
+        selection,
+        model: fields.model,
+        scope: target.scope,
+        scopeLabel: target.scopeLabel,
+        now: clock.now(),
+        isWaking: (name) => this.#deps.wake.isWaking(name),
+        explainUnknownModel: target.explainUnknownModel,
+      });
+    }
 
     const affinity = affinityKey({
       scope: target.scopeKey,
@@ -123,7 +148,7 @@ export class Dispatcher {
         : undefined,
       authorization: request.headers.get("authorization"),
       clientIp: target.forwarding.clientIp,
-      sticky: config.proxy.sticky_sessions,
+      sticky: settings.sticky,
     });
     let preferred: EndpointView | undefined;
     if (affinity) {
@@ -161,15 +186,15 @@ export class Dispatcher {
 
   /** Candidates, after a model-list refresh on a miss and a wake-up when everything sleeps. */
   async #select(target: DispatchRequest, model: string | undefined): Promise<Selection> {
-    const { config, registry, clock, discovery } = this.#deps;
-    const strategy = config.model_registry.routing_strategy;
+    const { settings, registry, clock, discovery } = this.#deps;
+    const strategy = settings.strategy;
     const select = () =>
       selectCandidates({
         registry,
         scope: target.scope,
         model,
         strategy,
-        aliases: config.model_aliases,
+        aliases: settings.aliases,
         now: clock.now(),
       });
     let selection = select();
@@ -187,65 +212,8 @@ export class Dispatcher {
 
   /** The highest-priority sleeping endpoint that may be woken on demand. */
   #wakeable(unavailable: readonly EndpointView[]): EndpointView | undefined {
-    const wakeOnDemand = this.#deps.config.proxy.wake_on_demand;
     return unavailable
-      .filter((endpoint) => isWakeable(endpoint, wakeOnDemand))
+      .filter((endpoint) => isWakeable(endpoint, this.#deps.settings.wakeOnDemand))
       .sort((a, b) => b.config.priority - a.config.priority)[0];
-  }
-
-  /** The 404 or 503 for a request nothing can serve, with the reason and a `Retry-After`. */
-  #unavailable(
-    target: DispatchRequest,
-    selection: Selection,
-    model: string | undefined,
-  ): OllaError {
-    const { clock, wake } = this.#deps;
-    if (!selection.known && model !== undefined) {
-      const explained = target.explainUnknownModel?.(model);
-      if (explained) return explained;
-      return new OllaError(
-        404,
-        `The model '${model}' is not served by any ${target.scopeLabel} endpoint`,
-        {
-          code: "model_not_found",
-          fault: "client",
-          param: "model",
-        },
-      );
-    }
-    const now = clock.now();
-    const unavailable = selection.unavailable.length > 0 ? selection.unavailable : target.scope;
-    const waits = unavailable.map((endpoint) =>
-      Math.max(
-        endpoint.breaker.remainingMs(now),
-        endpoint.rateLimitedUntil - now,
-        (endpoint.nextCheckAt ?? now) - now,
-      )
-    );
-    const retryAfterSeconds = Math.max(1, Math.ceil(Math.min(...waits, 30_000) / 1000));
-    const states = unavailable.map((endpoint) =>
-      `${endpoint.name}: ${
-        endpoint.breaker.state(now) === "open" ? "circuit open" : endpoint.status
-      }${wake.isWaking(endpoint.name) ? " (waking)" : ""}`
-    ).join(", ");
-    const what = model === undefined
-      ? `No ${target.scopeLabel} endpoint`
-      : `No endpoint serving '${model}'`;
-    const allAsleep = unavailable.length > 0 &&
-      unavailable.every((endpoint) => endpoint.status === "sleeping");
-    const hint = allAsleep
-      ? "; every one is asleep (LMDeploy sleep mode): POST /wakeup on one, or enable proxy.wake_on_demand"
-      : "";
-    return new OllaError(
-      503,
-      unavailable.length === 0
-        ? `No ${target.scopeLabel} endpoint is configured`
-        : `${what} can take requests now (${states})${hint}`,
-      {
-        code: allAsleep ? "endpoints_sleeping" : "model_unavailable",
-        fault: "upstream",
-        retryAfterSeconds,
-      },
-    );
   }
 }

@@ -11,6 +11,14 @@
  *
  * @module
  */
+import type { Admission } from "./admission.ts";
+import { type AnswerDeps, passOnFailedAnswer, respond } from "./answer.ts";
+import {
+  type AttemptDeps,
+  type FailedAnswer,
+  type ForwardRequest,
+  sendAttempt,
+} from "./attempt.ts";
 import type { Clock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import type { Deadlines } from "../deadlines.ts";
@@ -20,14 +28,6 @@ import type { EndpointView } from "../registry/endpoint.ts";
 import { isRoutable } from "../registry/endpoint_state.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { Balancer } from "../routing/balancer.ts";
-import type { Admission } from "./admission.ts";
-import { type AnswerDeps, passOnFailedAnswer, respond } from "./answer.ts";
-import {
-  type AttemptDeps,
-  type FailedAnswer,
-  type ForwardRequest,
-  sendAttempt,
-} from "./attempt.ts";
 
 /** What the proxy needs from the rest of olla-ts. */
 export interface ProxyDeps {

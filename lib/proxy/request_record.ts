@@ -11,11 +11,11 @@
  *
  * @module
  */
+import type { StreamOutcome } from "./stream_stage.ts";
+import type { UsageSummary } from "./usage.ts";
 import type { Fault } from "../errors.ts";
 import type { RoutingDecision } from "../routing/candidates.ts";
 import type { KeySource } from "../routing/sticky.ts";
-import type { StreamOutcome } from "./stream_stage.ts";
-import type { UsageSummary } from "./usage.ts";
 
 /** Sticky-session outcome, reported in `X-Olla-Sticky-Session`. */
 export type StickyOutcome = "hit" | "miss" | "repin" | "disabled";

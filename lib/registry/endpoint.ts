@@ -7,8 +7,8 @@
  * @module
  */
 import { CircuitBreaker } from "./breaker.ts";
-import type { EndpointConfig } from "../config/schema_endpoint.ts";
 import type { EndpointState, EndpointStatus } from "./endpoint_state.ts";
+import type { EndpointConfig } from "../config/schema_endpoint.ts";
 import { globFilter } from "../glob.ts";
 import type { ModelCard } from "../profiles/model_lists.ts";
 import type { Profile } from "../profiles/profile.ts";

@@ -7,8 +7,6 @@
  * @module
  */
 import { CircuitBreaker } from "./breaker.ts";
-import type { Clock } from "../clock.ts";
-import type { EndpointConfig } from "../config/schema_endpoint.ts";
 import { Endpoint, type EndpointView, type FailureKind, type ProbeResult } from "./endpoint.ts";
 import {
   type EndpointStatus,
@@ -17,6 +15,8 @@ import {
   takesTraffic,
   wasSeenServing,
 } from "./endpoint_state.ts";
+import type { Clock } from "../clock.ts";
+import type { EndpointConfig } from "../config/schema_endpoint.ts";
 import type { ModelCard } from "../profiles/model_lists.ts";
 import type { ProfileSet } from "../profiles/profile.ts";
 

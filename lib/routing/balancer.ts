@@ -9,8 +9,8 @@
  *
  * @module
  */
-import { TRAFFIC_WEIGHT } from "../registry/endpoint_state.ts";
 import type { EndpointView } from "../registry/endpoint.ts";
+import { TRAFFIC_WEIGHT } from "../registry/endpoint_state.ts";
 
 /** Balancer names accepted in `proxy.load_balancer`. */
 export type BalancerName = "priority" | "round-robin" | "least-connections";

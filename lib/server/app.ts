@@ -11,16 +11,16 @@
  */
 import { Hono, type MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
-import type { Config } from "../config/schema.ts";
-import { errorResponse, OllaError } from "../errors.ts";
-import type { Logger } from "../log.ts";
-import { OLLA } from "../proxy/olla_headers.ts";
 import type { AppEnv } from "./app_env.ts";
 import { splitTarget } from "./request_target.ts";
 import { type InternalRouteDeps, internalRoutes } from "./routes/internal.ts";
 import { type ModelRouteDeps, modelRoutes } from "./routes/models.ts";
 import { type ProviderRouteDeps, providerRoutes } from "./routes/provider.ts";
 import { unifiedRoutes } from "./routes/unified.ts";
+import type { Config } from "../config/schema.ts";
+import { errorResponse, OllaError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { OLLA } from "../proxy/olla_headers.ts";
 
 /** Collaborators of the app. */
 export interface AppDeps extends InternalRouteDeps, ModelRouteDeps, ProviderRouteDeps {

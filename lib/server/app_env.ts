@@ -5,8 +5,8 @@
  *
  * @module
  */
-import type { RequestRecord } from "../proxy/request_record.ts";
 import type { Principal } from "./auth.ts";
+import type { RequestRecord } from "../proxy/request_record.ts";
 
 /** Address of the peer that opened the connection. */
 export interface ConnInfo {

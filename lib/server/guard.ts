@@ -16,9 +16,9 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./app_env.ts";
 import type { KeyAuthenticator } from "./auth.ts";
+import type { RateDecision, RateLimiter } from "./rate_limit.ts";
 import { type Cidr, ipInAny } from "../cidr.ts";
 import { OllaError } from "../errors.ts";
-import type { RateDecision, RateLimiter } from "./rate_limit.ts";
 
 /** Collaborators of {@linkcode createGuard}. */
 export interface GuardDeps {

@@ -8,16 +8,16 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
+import type { AppEnv } from "./app_env.ts";
+import { resolveClientIp } from "./client_ip.ts";
+import type { InflightTracker } from "./inflight.ts";
+import { splitTarget } from "./request_target.ts";
 import type { Cidr } from "../cidr.ts";
 import type { Clock } from "../clock.ts";
 import { errorResponse, OllaError } from "../errors.ts";
 import { redactPathAndQuery } from "../observability/redact.ts";
 import { applyOllaHeaders } from "../proxy/olla_headers.ts";
 import { RequestRecord } from "../proxy/request_record.ts";
-import type { AppEnv } from "./app_env.ts";
-import { resolveClientIp } from "./client_ip.ts";
-import type { InflightTracker } from "./inflight.ts";
-import { splitTarget } from "./request_target.ts";
 
 const REQUEST_ID_REGEXP = /^[\x21-\x7e]{1,128}$/;
 

@@ -1,8 +1,12 @@
 /**
- * Command-line flags. Pure: takes the argument list, returns what was asked for.
+ * Command-line flags: parsing them (pure: the argument list in, what was asked for out),
+ * and answering `--help` and `--version` before anything else happens.
  *
  * @module
  */
+
+import type { Runtime } from "./runtime_api.ts";
+import { NAME, VERSION } from "../version.ts";
 
 /** What the command line asks olla-ts to do. */
 export interface CliOptions {
@@ -61,4 +65,24 @@ export function parseCli(args: readonly string[]): CliOptions {
     }
   }
   return options;
+}
+
+/** Parses the command line; prints help or version and exits when asked to. */
+export function handleCommandLine(runtime: Runtime): CliOptions {
+  let cli: CliOptions;
+  try {
+    cli = parseCli(runtime.args());
+  } catch (error) {
+    runtime.writeStderr(`${(error as Error).message}\n`);
+    return runtime.exit(2);
+  }
+  if (cli.help) {
+    runtime.writeStdout(HELP_TEXT);
+    runtime.exit(0);
+  }
+  if (cli.version) {
+    runtime.writeStdout(`${NAME} ${VERSION} (${runtime.name} ${runtime.version})\n`);
+    runtime.exit(0);
+  }
+  return cli;
 }

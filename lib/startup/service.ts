@@ -6,32 +6,32 @@
  *
  * @module
  */
-import { Admission } from "../proxy/admission.ts";
-import { createApp } from "../server/app.ts";
-import { requestContext } from "../server/request_context.ts";
-import { KeyAuthenticator } from "../server/auth.ts";
-import { createBalancer } from "../routing/balancer.ts";
+import type { ServeOptions } from "./runtime_api.ts";
 import { parseCidr } from "../cidr.ts";
 import type { Clock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
-import { ModelDiscovery } from "../health/discovery.ts";
 import { Deadlines } from "../deadlines.ts";
-import { Dispatcher } from "../proxy/dispatch.ts";
-import { renderModelList } from "../profiles/model_lists.ts";
-import { createGuard } from "../server/guard.ts";
 import { HealthChecker } from "../health/checker.ts";
-import { InflightTracker } from "../server/inflight.ts";
-import type { Logger } from "../log.ts";
-import type { ProfileSet } from "../profiles/profile.ts";
-import { Proxy } from "../proxy/forward.ts";
-import { RateLimiter } from "../server/rate_limit.ts";
-import { type ModelCard } from "../profiles/model_lists.ts";
-import { Registry } from "../registry/registry.ts";
-import { configuredSecrets, createRedactor } from "../observability/redact.ts";
-import type { ConnInfo } from "../server/app_env.ts";
-import { StickyTable } from "../routing/sticky.ts";
-import { Telemetry } from "../observability/telemetry.ts";
+import { ModelDiscovery } from "../health/discovery.ts";
 import { WakeCoordinator } from "../health/wake.ts";
+import type { Logger } from "../log.ts";
+import { configuredSecrets, createRedactor } from "../observability/redact.ts";
+import { Telemetry } from "../observability/telemetry.ts";
+import { type ModelCard, renderModelList } from "../profiles/model_lists.ts";
+import type { ProfileSet } from "../profiles/profile.ts";
+import { Admission } from "../proxy/admission.ts";
+import { Dispatcher } from "../proxy/dispatch.ts";
+import { Proxy } from "../proxy/forward.ts";
+import { Registry } from "../registry/registry.ts";
+import { createBalancer } from "../routing/balancer.ts";
+import { StickyTable } from "../routing/sticky.ts";
+import { createApp } from "../server/app.ts";
+import type { ConnInfo } from "../server/app_env.ts";
+import { KeyAuthenticator } from "../server/auth.ts";
+import { createGuard } from "../server/guard.ts";
+import { InflightTracker } from "../server/inflight.ts";
+import { RateLimiter } from "../server/rate_limit.ts";
+import { requestContext } from "../server/request_context.ts";
 
 /** What the service needs from its surroundings. */
 export interface ServiceDeps {
@@ -140,7 +140,14 @@ export function createService(deps: ServiceDeps): Service {
     proxy: config.proxy,
   });
   const dispatcher = new Dispatcher({
-    config,
+    settings: {
+      maxBodyBytes: config.server.request_limits.max_body_size,
+      bodyTimeoutMs: config.server.read_timeout,
+      strategy: config.model_registry.routing_strategy,
+      aliases: config.model_aliases,
+      sticky: config.proxy.sticky_sessions,
+      wakeOnDemand: config.proxy.wake_on_demand,
+    },
     registry,
     proxy,
     discovery,
@@ -224,5 +231,18 @@ export function createService(deps: ServiceDeps): Service {
       rateLimiter.stop();
       deadlines.clear();
     },
+  };
+}
+
+/**
+ * Where and how the runtime serves `service`: `server.host`/`server.port`, and a body
+ * limit above olla-ts's own, so an oversized body gets olla-ts's JSON 413.
+ */
+export function serveOptions(config: Config, service: Service): ServeOptions {
+  return {
+    hostname: config.server.host,
+    port: config.server.port,
+    fetch: service.fetch,
+    maxRequestBodySize: config.server.request_limits.max_body_size + 1024 ** 2,
   };
 }

@@ -11,17 +11,17 @@
  * @module
  */
 import { type Context, Hono } from "hono";
-import type { Admission } from "../../proxy/admission.ts";
 import type { AppEnv } from "../app_env.ts";
-import type { Clock } from "../../clock.ts";
 import type { InflightTracker } from "../inflight.ts";
+import type { Clock } from "../../clock.ts";
+import { hash53 } from "../../hash.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "../../observability/prometheus.ts";
-import type { ProfileSet } from "../../profiles/profile.ts";
 import { redactUrl } from "../../observability/redact.ts";
+import type { Telemetry } from "../../observability/telemetry.ts";
+import type { ProfileSet } from "../../profiles/profile.ts";
+import type { Admission } from "../../proxy/admission.ts";
 import type { EndpointView } from "../../registry/endpoint.ts";
 import type { Registry } from "../../registry/registry.ts";
-import { hash53 } from "../../hash.ts";
-import type { Telemetry } from "../../observability/telemetry.ts";
 import { NAME, VERSION } from "../../version.ts";
 
 /** Collaborators of the internal routes. */

@@ -9,12 +9,11 @@
  */
 import { type Context, Hono } from "hono";
 import type { AppEnv } from "../app_env.ts";
-import { OllaError } from "../../errors.ts";
-import { openAiModel } from "../../profiles/model_lists.ts";
 import { splitTarget } from "../request_target.ts";
-import type { ModelCard } from "../../profiles/model_lists.ts";
-import type { Registry } from "../../registry/registry.ts";
+import { OllaError } from "../../errors.ts";
+import { type ModelCard, openAiModel } from "../../profiles/model_lists.ts";
 import type { EndpointView } from "../../registry/endpoint.ts";
+import type { Registry } from "../../registry/registry.ts";
 
 /** Collaborators of the model routes. */
 export interface ModelRouteDeps {

@@ -8,6 +8,10 @@
  * @module
  */
 import { type Context, Hono } from "hono";
+import { healthAnswer, servableCards, sleepAnswer } from "./local_answers.ts";
+import { assertForwardable, methodNotAllowed, refusal, subPath } from "./route_checks.ts";
+import type { AppEnv } from "../app_env.ts";
+import { splitTarget } from "../request_target.ts";
 import { OllaError } from "../../errors.ts";
 import { renderModelList } from "../../profiles/model_lists.ts";
 import { findRule, type Profile, type ProfileSet } from "../../profiles/profile.ts";
@@ -15,10 +19,6 @@ import type { Dispatcher, DispatchRequest } from "../../proxy/dispatch.ts";
 import { OLLA } from "../../proxy/olla_headers.ts";
 import type { EndpointView } from "../../registry/endpoint.ts";
 import type { Registry } from "../../registry/registry.ts";
-import type { AppEnv } from "../app_env.ts";
-import { splitTarget } from "../request_target.ts";
-import { healthAnswer, servableCards, sleepAnswer } from "./local_answers.ts";
-import { assertForwardable, methodNotAllowed, refusal, subPath } from "./route_checks.ts";
 
 /** Collaborators of the provider routes. */
 export interface ProviderRouteDeps {

@@ -11,14 +11,14 @@
  * @module
  */
 import { type Context, Hono } from "hono";
-import { OllaError } from "../../errors.ts";
-import { openAiModel } from "../../profiles/model_lists.ts";
-import { findRule, type Profile, type RouteRule } from "../../profiles/profile.ts";
-import type { AppEnv } from "../app_env.ts";
-import { splitTarget } from "../request_target.ts";
 import { servableCards } from "./local_answers.ts";
 import { forwardingOf, type ProviderRouteDeps } from "./provider.ts";
 import { assertForwardable, methodNotAllowed, refusal, subPath } from "./route_checks.ts";
+import type { AppEnv } from "../app_env.ts";
+import { splitTarget } from "../request_target.ts";
+import { OllaError } from "../../errors.ts";
+import { openAiModel } from "../../profiles/model_lists.ts";
+import { findRule, type Profile, type RouteRule } from "../../profiles/profile.ts";
 
 /** Which OpenAI-compatible profiles serve a path, and which refuse it. */
 interface PathScope {

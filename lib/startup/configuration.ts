@@ -1,0 +1,57 @@
+/**
+ * Loading the configuration at startup: the file and the provider profiles it names,
+ * with every problem printed and exit 1 before anything listens; `--validate-config`
+ * prints the verdict and exits.
+ *
+ * @module
+ */
+import type { CliOptions } from "./cli.ts";
+import type { Runtime } from "./runtime_api.ts";
+import { ConfigError, formatIssue } from "../config/config_error.ts";
+import { loadConfig, type LoadedConfig } from "../config/load.ts";
+import { loadProfiles, ProfileError } from "../profiles/loader.ts";
+import type { ProfileSet } from "../profiles/profile.ts";
+
+/**
+ * Loads the configuration. On a problem, prints every issue and exits 1 before anything
+ * listens; with `--validate-config`, prints the verdict and exits 0 or 1.
+ */
+export async function loadConfigOrExit(
+  runtime: Runtime,
+  cli: CliOptions,
+): Promise<LoadedConfig & { profiles: ProfileSet }> {
+  try {
+    const loaded = await loadConfig({
+      flagPath: cli.configPath,
+      env: runtime.env,
+      readTextFile: runtime.readTextFile,
+      isFile: runtime.isFile,
+      loadProfiles: (config) =>
+        loadProfiles({
+          dir: config.proxy.profiles_dir,
+          include: config.proxy.profile_filter.include,
+          exclude: config.proxy.profile_filter.exclude,
+          listDir: runtime.listDir,
+          readTextFile: runtime.readTextFile,
+        }),
+    });
+    if (cli.validateConfig) {
+      const lines = [
+        `Configuration is valid: ${loaded.source ?? "built-in defaults"}`,
+        `  ${loaded.config.discovery.static.endpoints.length} endpoint(s)`,
+        `  profiles: ${loaded.profiles.all.map((profile) => profile.name).join(", ")}`,
+        ...loaded.warnings.map((issue) => `  warning: ${formatIssue(issue)}`),
+        ...loaded.unsupported.map((key) => `  not yet supported: ${key.path} (${key.reason})`),
+      ];
+      runtime.writeStdout(`${lines.join("\n")}\n`);
+      runtime.exit(0);
+    }
+    return loaded;
+  } catch (error) {
+    const message = error instanceof ConfigError || error instanceof ProfileError
+      ? error.message
+      : `Cannot load configuration: ${error}`;
+    runtime.writeStderr(`${message}\n`);
+    return runtime.exit(1);
+  }
+}

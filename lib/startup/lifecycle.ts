@@ -1,0 +1,91 @@
+/**
+ * The two ends of a process's life: the startup report (configuration source, warnings,
+ * ignored keys, the address, the endpoint table) and graceful shutdown on SIGINT/SIGTERM.
+ *
+ * @module
+ */
+import type { RunningServer, Runtime } from "./runtime_api.ts";
+import { sleep, systemClock } from "../clock.ts";
+import { formatIssue } from "../config/config_error.ts";
+import type { LoadedConfig } from "../config/load.ts";
+import type { Logger } from "../log.ts";
+import { redactUrl } from "../observability/redact.ts";
+import type { InflightTracker } from "../server/inflight.ts";
+import { NAME, VERSION } from "../version.ts";
+
+/** Logs the configuration source, warnings, ignored keys, the address and the endpoint table. */
+export function logStartup(logger: Logger, loaded: LoadedConfig, server: RunningServer): void {
+  const { config } = loaded;
+  logger.info("configuration loaded", { file: loaded.source ?? "built-in defaults" });
+  for (const issue of loaded.warnings) {
+    logger.warn("configuration warning", { detail: formatIssue(issue) });
+  }
+  for (const key of loaded.unsupported) {
+    logger.warn("configuration key not yet supported; it is ignored", {
+      key: key.path,
+      reason: key.reason,
+    });
+  }
+  logger.info(`${NAME} ${VERSION} listening`, {
+    address: `http://${
+      server.hostname.includes(":") ? `[${server.hostname}]` : server.hostname
+    }:${server.port}`,
+    mode: server.ownsListener ? "standalone" : "deno serve",
+  });
+  for (const endpoint of config.discovery.static.endpoints) {
+    logger.info("endpoint", {
+      name: endpoint.name,
+      type: endpoint.type,
+      url: redactUrl(endpoint.url),
+      priority: endpoint.priority,
+      weight: endpoint.weight,
+    });
+  }
+}
+
+/** What graceful shutdown stops, besides the server. */
+export interface Stoppable {
+  stop(): void | Promise<void>;
+}
+
+/**
+ * On the first SIGINT/SIGTERM: refuse new requests, stop background work, wait for
+ * in-flight requests (streams included) up to `server.shutdown_timeout`, exit 0.
+ * A second signal exits at once with 128 + the signal number.
+ */
+export function exitOnSignal(
+  runtime: Runtime,
+  options: {
+    logger: Logger;
+    server: Promise<RunningServer>;
+    inflight: InflightTracker;
+    background: Stoppable;
+    shutdownTimeoutMs: number;
+  },
+): void {
+  let stopping = false;
+  runtime.onShutdownSignal(async (signal) => {
+    if (stopping) {
+      options.logger.warn("second signal: exiting now", { signal });
+      runtime.exit(signal === "SIGINT" ? 130 : 143);
+    }
+    stopping = true;
+    options.logger.info("shutting down", {
+      signal,
+      in_flight: options.inflight.count,
+      timeout_ms: options.shutdownTimeoutMs,
+    });
+    options.inflight.drain();
+    await options.background.stop();
+    const server = await options.server;
+    const drained = Promise.all([server.shutdown(), options.inflight.whenIdle()]).then(() => true);
+    const finished = await Promise.race([
+      drained,
+      sleep(systemClock, options.shutdownTimeoutMs).then(() => false),
+    ]);
+    options.logger.info(finished ? "stopped" : "shutdown timeout reached; exiting", {
+      in_flight: options.inflight.count,
+    });
+    runtime.exit(0);
+  });
+}

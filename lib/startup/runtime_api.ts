@@ -1,0 +1,154 @@
+/**
+ * What olla-ts needs from the JavaScript runtime it runs on, and the parts Deno and Bun
+ * implement the same way (files, TCP reachability and memory through their `node:`
+ * modules; request URLs made parsable). The adapters are runtime_deno.ts and
+ * runtime_bun.ts; runtime.ts picks one.
+ *
+ * @module
+ */
+import { readdir, readFile, stat } from "node:fs/promises";
+import { connect } from "node:net";
+import process from "node:process";
+import type { ConnInfo } from "../server/app_env.ts";
+
+/** A request handler as olla-ts's app exposes it. */
+export type FetchHandler = (request: Request, info: ConnInfo) => Response | Promise<Response>;
+
+/** Options for {@linkcode Runtime.serve}. */
+export interface ServeOptions {
+  hostname: string;
+  /** 0 picks any free port. */
+  port: number;
+  fetch: FetchHandler;
+  /**
+   * Largest request body the runtime itself accepts. olla-ts enforces its own, lower
+   * limit with a JSON error; this only keeps the runtime from answering first.
+   */
+  maxRequestBodySize: number;
+}
+
+/** A listening server started by {@linkcode Runtime.serve}. */
+export interface RunningServer {
+  readonly hostname: string;
+  readonly port: number;
+  /**
+   * Whether olla-ts owns the listener. Under `deno serve` Deno owns it, so
+   * {@linkcode RunningServer.shutdown} cannot close it and the app refuses new requests instead.
+   */
+  readonly ownsListener: boolean;
+  /** Stops accepting connections and resolves once in-flight requests have finished. */
+  shutdown(): Promise<void>;
+}
+
+/** The default export of `main.ts`: an object with `fetch`, as `deno serve` and Bun expect. */
+export interface ServeEntry {
+  fetch(request: Request, ...rest: unknown[]): Response | Promise<Response>;
+}
+
+/** What {@linkcode Runtime.serve} returns. */
+export interface Serving {
+  /** For `main.ts` to export as its default. */
+  entry: ServeEntry;
+  /** Resolves once the server listens. */
+  listening: Promise<RunningServer>;
+}
+
+/** Resident and heap memory in bytes. */
+export interface MemoryFigures {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+}
+
+/** What olla-ts needs from the JavaScript runtime it runs on. */
+export interface Runtime {
+  readonly name: "deno" | "bun";
+  readonly version: string;
+  /** Command-line arguments after the script (or executable) name. */
+  args(): string[];
+  env(name: string): string | undefined;
+  readTextFile(path: string): Promise<string>;
+  /** File names (not paths) in a directory, sorted. */
+  listDir(path: string): Promise<string[]>;
+  isFile(path: string): Promise<boolean>;
+  stdoutIsTerminal(): boolean;
+  writeStdout(text: string): void;
+  writeStderr(text: string): void;
+  exit(code: number): never;
+  /** Calls `handler` for every SIGINT and SIGTERM. */
+  onShutdownSignal(handler: (signal: "SIGINT" | "SIGTERM") => void): void;
+  /**
+   * Serves `options.fetch` the way the launch mode needs: `deno run`, `bun run` and the
+   * compiled executable listen on `options.hostname:port`; under `deno serve` Deno
+   * listens where its `--port`/`--host` flags say and olla-ts only supplies the handler.
+   */
+  serve(options: ServeOptions): Serving;
+  memory(): MemoryFigures;
+  /** Whether a TCP connection to host:port opens within `timeoutMs`. */
+  canConnect(hostname: string, port: number, timeoutMs: number): Promise<boolean>;
+}
+
+/**
+ * The request with a URL that parses. From a request with an empty or invalid `Host`
+ * header, Bun 1.4 builds URLs such as `/v1/models?x` (no scheme or host) or
+ * `http://evil:99999/` that neither `new URL` nor Hono's path parsing read correctly;
+ * such a request is rebuilt on a placeholder host (its `Host` header is untouched).
+ * Well-formed requests pass as they are.
+ */
+export function withParsableUrl(request: Request): Request {
+  const url = request.url;
+  const scheme = url.indexOf("://");
+  if (scheme !== -1 && url.charCodeAt(scheme + 3) !== 47 && URL.canParse(url)) return request;
+  // With no Host at all Bun hands over just the path ("/v1/models").
+  const pathStart = scheme === -1 ? url.indexOf("/") : url.indexOf("/", scheme + 3);
+  const target = pathStart === -1 ? "/" : url.slice(pathStart).replace(/^\/+/, "/");
+  try {
+    return new Request(`http://unknown-host${target}`, {
+      method: request.method,
+      headers: request.headers,
+      body: /^(GET|HEAD)$/i.test(request.method) ? undefined : request.body,
+      signal: request.signal,
+      duplex: "half",
+    } as RequestInit);
+  } catch {
+    // A method fetch forbids (TRACE, CONNECT): keep the original; olla-ts reads request
+    // URLs by position (request_record.ts's splitTarget), never by parsing them.
+    return request;
+  }
+}
+
+/** The file, memory and TCP parts of a runtime, the same on Deno and Bun. */
+export function sharedFileAndProcessApis() {
+  return {
+    readTextFile: (path: string) => readFile(path, "utf8"),
+    listDir: async (path: string) => (await readdir(path)).sort(),
+    async isFile(path: string) {
+      try {
+        return (await stat(path)).isFile();
+      } catch {
+        return false;
+      }
+    },
+    memory(): MemoryFigures {
+      const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
+      return { rss, heapUsed, heapTotal, external };
+    },
+    canConnect,
+  };
+}
+
+/** Whether a TCP connection to `hostname:port` opens within `timeoutMs` (node:net, on both runtimes). */
+export function canConnect(hostname: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port });
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
+}

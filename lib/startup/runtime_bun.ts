@@ -1,0 +1,76 @@
+/**
+ * The Bun adapter: `Bun.serve` and `node:process` for arguments, environment, standard
+ * streams and signals. Minimal local shapes of the Bun APIs keep type checking free of
+ * Bun's types (the approach oak's http_server_bun.ts takes).
+ *
+ * @module
+ */
+import process from "node:process";
+import { type Runtime, sharedFileAndProcessApis, withParsableUrl } from "./runtime_api.ts";
+
+// Minimal local shapes of the Bun APIs used here, so type checking needs no Bun types
+// (the approach oak's http_server_bun.ts takes).
+interface BunServer {
+  fetch(request: Request): Response | Promise<Response>;
+  readonly port: number;
+  readonly hostname: string;
+  stop(closeActiveConnections?: boolean): Promise<void>;
+  requestIP(request: Request): { address: string } | null;
+}
+/** The parts of the `Bun` global olla-ts uses. */
+export interface BunGlobal {
+  readonly version: string;
+  readonly argv: string[];
+  serve(options: {
+    hostname: string;
+    port: number;
+    idleTimeout: number;
+    maxRequestBodySize: number;
+    development: boolean;
+    fetch(request: Request, server: BunServer): Response | Promise<Response>;
+  }): BunServer;
+}
+
+/** The runtime adapter for Bun. */
+export function createBunRuntime(bun: BunGlobal): Runtime {
+  return {
+    ...sharedFileAndProcessApis(),
+    name: "bun",
+    version: bun.version,
+    args: () => bun.argv.slice(2),
+    env: (name) => process.env[name],
+    stdoutIsTerminal: () => Boolean(process.stdout.isTTY),
+    writeStdout: (text) => void process.stdout.write(text),
+    writeStderr: (text) => void process.stderr.write(text),
+    exit: (code) => process.exit(code),
+    onShutdownSignal(handler) {
+      process.on("SIGINT", () => handler("SIGINT"));
+      process.on("SIGTERM", () => handler("SIGTERM"));
+    },
+    serve({ hostname, port, fetch, maxRequestBodySize }) {
+      const server = bun.serve({
+        hostname,
+        port,
+        // Bun closes connections silent for 10 s by default, which would cut an SSE
+        // stream while the engine is still prefilling a long prompt. olla-ts runs its
+        // own idle timeout on streams (proxy.read_timeout), so the runtime's is off.
+        idleTimeout: 0,
+        maxRequestBodySize,
+        development: false,
+        fetch: (request, srv) =>
+          fetch(withParsableUrl(request), { remoteAddr: srv.requestIP(request)?.address ?? "" }),
+      });
+      // Bun serves a default export that has `fetch` by itself (printing a banner on
+      // stdout) unless that export is a Server, so main.ts exports the server it started.
+      return {
+        entry: server,
+        listening: Promise.resolve({
+          hostname: server.hostname,
+          port: server.port,
+          ownsListener: true,
+          shutdown: () => server.stop(false),
+        }),
+      };
+    },
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * The Deno adapter: `Deno.*` for arguments, environment, standard streams, signals and
+ * serving, under `deno run` and `deno serve` alike.
+ *
+ * @module
+ */
+import { readFileSync } from "node:fs";
+import {
+  type RunningServer,
+  type Runtime,
+  type ServeEntry,
+  sharedFileAndProcessApis,
+  withParsableUrl,
+} from "./runtime_api.ts";
+
+/**
+ * Whether Deno was started as `deno serve`. Deno has no API for this (denoland/deno#29447),
+ * and `import.meta.main` is true in both modes, so the command line is read from
+ * /proc/self/cmdline. Systems without /proc are taken to use `deno run` (the README says
+ * so). `deno serve --parallel` workers share the process, so all of them see "serve".
+ */
+function launchedByDenoServe(): boolean {
+  try {
+    const argv = readFileSync("/proc/self/cmdline", "utf8").split("\0");
+    return argv.slice(1).find((arg) => !arg.startsWith("-")) === "serve";
+  } catch {
+    return false;
+  }
+}
+
+/** The runtime adapter for Deno. */
+export function createDenoRuntime(): Runtime {
+  const encoder = new TextEncoder();
+  const writeAll = (file: { writeSync(p: Uint8Array): number }, text: string) => {
+    let bytes = encoder.encode(text);
+    while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
+  };
+  return {
+    ...sharedFileAndProcessApis(),
+    name: "deno",
+    version: Deno.version.deno,
+    args: () => [...Deno.args],
+    env: (name) => Deno.env.get(name),
+    stdoutIsTerminal: () => Deno.stdout.isTerminal(),
+    writeStdout: (text) => writeAll(Deno.stdout, text),
+    writeStderr: (text) => writeAll(Deno.stderr, text),
+    exit: (code) => Deno.exit(code),
+    onShutdownSignal(handler) {
+      Deno.addSignalListener("SIGINT", () => handler("SIGINT"));
+      Deno.addSignalListener("SIGTERM", () => handler("SIGTERM"));
+    },
+    serve({ hostname, port, fetch }) {
+      const handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
+        fetch(withParsableUrl(request), { remoteAddr: info.remoteAddr.hostname });
+      if (launchedByDenoServe()) {
+        let listened: (server: RunningServer) => void = () => {};
+        const listening = new Promise<RunningServer>((resolve) => listened = resolve);
+        const entry = {
+          fetch: handler,
+          onListen: (addr: Deno.NetAddr) =>
+            listened({
+              hostname: addr.hostname,
+              port: addr.port,
+              ownsListener: false,
+              shutdown: () => Promise.resolve(),
+            }),
+        };
+        return { entry, listening };
+      }
+      const listening = new Promise<RunningServer>((resolve) => {
+        const server = Deno.serve({
+          hostname,
+          port,
+          onListen: (addr) =>
+            resolve({
+              hostname: addr.hostname,
+              port: addr.port,
+              ownsListener: true,
+              shutdown: () => server.shutdown(),
+            }),
+        }, handler);
+      });
+      // `deno run` warns "did you mean to run deno serve?" when the main module's default
+      // export has an own `fetch`; an inherited one keeps the export usable without it.
+      const entry = Object.create({ fetch: handler }) as ServeEntry;
+      return { entry, listening };
+    },
+  };
+}
