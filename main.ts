@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { systemClock } from "./lib/clock.ts";
 import { handleCommandLine } from "./lib/startup/cli.ts";
 import { loadConfigOrExit } from "./lib/startup/configuration.ts";
 import { exitOnSignal, logStartup } from "./lib/startup/lifecycle.ts";
@@ -22,15 +21,7 @@ const loaded = await loadConfigOrExit(runtime, cli);
 const { config, profiles } = loaded;
 const logger = createLogger(runtime, config);
 
-const service = createService({
-  config,
-  profiles,
-  logger,
-  clock: systemClock,
-  fetch: globalThis.fetch,
-  canConnect: runtime.canConnect,
-  runtime,
-});
+const service = createService({ config, profiles, logger, runtime });
 const serving = runtime.serve(serveOptions(config, service));
 serving.listening.then((server) => {
   logStartup(logger, loaded, server);

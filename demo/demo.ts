@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { systemClock } from "../lib/clock.ts";
 import { parseConfig } from "../lib/config/load.ts";
 import { Logger } from "../lib/log.ts";
 import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
@@ -43,15 +42,7 @@ const logger = new Logger({
   format: "text",
   write: (line) => runtime.writeStdout(line),
 });
-const service = createService({
-  config,
-  profiles,
-  logger,
-  clock: systemClock,
-  fetch: globalThis.fetch,
-  canConnect: runtime.canConnect,
-  runtime,
-});
+const service = createService({ config, profiles, logger, runtime });
 const serving = runtime.serve(serveOptions(config, service));
 const server = await serving.listening;
 service.start();

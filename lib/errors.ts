@@ -96,8 +96,3 @@ export function errorResponse(error: unknown, headers?: Headers): Response {
   };
   return new Response(JSON.stringify(body), { status: known.status, headers: out });
 }
-
-/** The fault of whatever was thrown, for metrics. */
-export function faultOf(error: unknown): Fault {
-  return error instanceof OllaError ? error.fault : "proxy";
-}

@@ -11,6 +11,7 @@ import {
 } from "../lib/config/load.ts";
 import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
 import { ProfileSet } from "../lib/profiles/profile.ts";
+import { fixture } from "./_harness.ts";
 
 const KNOWN_TYPES = ["lmdeploy", "vllm"];
 
@@ -237,42 +238,8 @@ describe("parseConfig() environment", () => {
 });
 
 describe("parseConfig() Olla compatibility", () => {
-  test("loads an Olla config unchanged and reports what it ignores, once", () => {
-    const olla = `
-server:
-  host: "0.0.0.0"
-  port: 40114
-  read_timeout: 20s
-  write_timeout: 0s # for LLMs streaming, leave this as 0s
-  shutdown_timeout: 10s
-  request_logging: true
-proxy:
-  engine: "sherpa"
-  profile: "auto"
-  stream_buffer_size: 8192
-  retry_backoff: 500ms
-discovery:
-  type: "static"
-  refresh_interval: 30s
-  static:
-    endpoints:
-      - url: "http://192.168.0.10:23333"
-        name: "lmdeploy-a"
-        type: "lmdeploy"
-model_registry:
-  type: "memory"
-  enable_unifier: true
-  unification:
-    enabled: true
-    stale_threshold: 24h
-    cleanup_interval: 10m
-logging:
-  level: "info"
-  format: "json"
-  output: "stdout"
-engineering:
-  show_nerdstats: false
-`;
+  test("loads an Olla config unchanged and reports what it ignores, once", async () => {
+    const olla = await fixture("olla-full.yaml");
     const { config, warnings, unsupported } = parse(olla);
     assert.deepEqual(warnings, []);
     assert.equal(config.server.host, "0.0.0.0");
@@ -299,76 +266,8 @@ engineering:
 });
 
 describe("parseConfig() with Olla's shipped config.yaml", () => {
-  test("loads unchanged: Olla's spellings and sections accepted, types known", () => {
-    const shipped = `# Olla Configuration (default)
-server:
-  host: "localhost"
-  port: 40114
-  read_timeout: 20s
-  write_timeout: 0s # for LLMs streaming, leave this as 0s
-  shutdown_timeout: 10s
-  request_logging: true
-  request_limits:
-    max_body_size: 52428800  # 50MB
-    max_header_size: 524288  # 512KB
-  rate_limits:
-    global_requests_per_minute: 1000
-    per_ip_requests_per_minute: 100
-    health_requests_per_minute: 1000
-    burst_size: 50
-    per_endpoint:
-      default_requests_per_minute: 200
-    cleanup_interval: 5m
-    trust_proxy_headers: false
-    trusted_proxy_cidrs: [
-      "127.0.0.0/8",
-      "10.0.0.0/8",
-      "172.16.0.0/12",
-      "192.168.0.0/16"
-    ]
-proxy:
-  engine: "sherpa" # Available: sherpa, olla
-  connection_timeout: 40s
-  response_timeout: 900s
-  read_timeout: 300s
-  max_retries: 3
-  retry_backoff: 500ms
-  load_balancer: "least_conn"  # Available: round_robin, least_conn, priority
-  stream_buffer_size: 8192
-discovery:
-  type: "static"
-  refresh_interval: 30s
-  static:
-    endpoints:
-      - url: "http://localhost:11434"
-        name: "local-ollama"
-        type: "ollama"
-        priority: 100
-        model_url: "/api/tags"
-        health_check_url: "/"
-        check_interval: 5s
-        check_timeout: 2s
-  model_discovery:
-    enabled: true
-    interval: 5m
-    timeout: 30s
-    concurrent_workers: 5
-    retry_attempts: 3
-    retry_backoff: 1s
-model_registry:
-  type: "memory"
-  enable_unifier: true
-  unification:
-    enabled: true
-    stale_threshold: 24h
-    cleanup_interval: 10m
-logging:
-  level: "info"
-  format: "json"
-  output: "stdout"
-engineering:
-  show_nerdstats: false
-`;
+  test("loads unchanged: Olla's spellings and sections accepted, types known", async () => {
+    const shipped = await fixture("olla-shipped-config.yaml");
     const { config, warnings } = parseConfig(shipped, {
       source: "olla.yaml",
       env: () => undefined,

@@ -1,63 +1,54 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { configYaml, endpointYaml, readChunks, startOlla, type TestOlla } from "./_harness.ts";
-import { type FakeLmdeploy, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
+import {
+  chat,
+  configYaml,
+  endpointYaml,
+  readChunks,
+  readText,
+  startOlla,
+  type TestOlla,
+  until,
+  withOllaAndFakes,
+} from "./_harness.ts";
+import {
+  type FakeLmdeploy,
+  type FakeLmdeployOptions,
+  startFakeLmdeploy,
+} from "./fakes/lmdeploy.ts";
 import { startRawServer } from "./fakes/raw_server.ts";
 
-const MODEL = "internlm/internlm2_5-7b-chat";
 const SLOW_PROBES = "        check_interval: 1h\n";
-
-function chat(
-  olla: TestOlla,
-  body: Record<string, unknown> = {},
-  headers: Record<string, string> = {},
-) {
-  return fetch(`${olla.url}/olla/lmdeploy/v1/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...headers },
-    body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], ...body }),
-  });
-}
 
 /** An endpoint entry whose probes run once at boot and then not for an hour. */
 function quietEndpoint(name: string, url: string, extra = ""): string {
   return `      - name: ${name}\n        url: ${url}\n        type: lmdeploy\n${SLOW_PROBES}${extra}`;
 }
 
-async function until(predicate: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate() && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  assert.ok(predicate(), "condition not reached in time");
-}
-
-async function withFleet(
+/** Two or more LMDeploy fakes behind olla-ts, by default with quiet probes and priorities. */
+function withFleet(
   count: number,
   options: {
     config?: (urls: string[]) => string;
-    fakes?: Parameters<typeof startFakeLmdeploy>[0][];
+    /** With quiet endpoints of equal priority, this `proxy:` block (instead of `config`). */
+    proxy?: string;
+    fakes?: FakeLmdeployOptions[];
   },
   run: (olla: TestOlla, fakes: FakeLmdeploy[]) => Promise<void>,
 ): Promise<void> {
-  const fakes = await Promise.all(
-    Array.from({ length: count }, (_, i) => startFakeLmdeploy(options.fakes?.[i])),
-  );
-  const urls = fakes.map((fake) => fake.url);
-  const yaml = options.config?.(urls) ??
-    configYaml(
-      urls.map((url, i) =>
-        quietEndpoint(`gpu-${i + 1}`, url, `        priority: ${100 - i * 10}\n`)
-      ),
-      "proxy:\n  load_balancer: priority\n",
-    );
-  const olla = await startOlla(yaml);
-  try {
-    await run(olla, fakes);
-  } finally {
-    await olla.close();
-    await Promise.all(fakes.map((fake) => fake.close().catch(() => {})));
-  }
+  const fakes = Array.from({ length: count }, (_, i) => options.fakes?.[i] ?? {});
+  const yaml = options.config ??
+    (options.proxy !== undefined
+      ? (urls: string[]) =>
+        configYaml(urls.map((url, i) => quietEndpoint(`gpu-${i + 1}`, url)), options.proxy)
+      : (urls: string[]) =>
+        configYaml(
+          urls.map((url, i) =>
+            quietEndpoint(`gpu-${i + 1}`, url, `        priority: ${100 - i * 10}\n`)
+          ),
+          "proxy:\n  load_balancer: priority\n",
+        ));
+  return withOllaAndFakes(fakes, yaml, run);
 }
 
 describe("failover before the answer starts", () => {
@@ -227,11 +218,7 @@ describe("failover before the answer starts", () => {
 
   test("attempts are bounded by proxy.max_retries", async () => {
     await withFleet(3, {
-      config: (urls) =>
-        configYaml(
-          urls.map((url, i) => quietEndpoint(`gpu-${i + 1}`, url)),
-          "proxy:\n  max_retries: 1\n",
-        ),
+      proxy: "proxy:\n  max_retries: 1\n",
     }, async (olla, fakes) => {
       for (const fake of fakes) fake.fault = "status:502";
       const response = await chat(olla);
@@ -252,7 +239,7 @@ describe("after the first byte", () => {
         "x-fake-itl-ms": "50",
       });
       assert.equal(response.status, 200);
-      const text = (await readChunks(response)).map((chunk) => chunk.text).join("");
+      const text = await readText(response);
       const events = text.split("\n\n").filter(Boolean);
       assert.equal(events.length, 4, text);
       assert.match(events[2], /^data: \{"error":\{"message":"The backend connection was lost/);
@@ -265,11 +252,7 @@ describe("after the first byte", () => {
 describe("session affinity", () => {
   test("an LMDeploy session_id always reaches the endpoint holding the session", async () => {
     await withFleet(3, {
-      config: (urls) =>
-        configYaml(
-          urls.map((url, i) => quietEndpoint(`gpu-${i + 1}`, url)),
-          "proxy:\n  load_balancer: round-robin\n",
-        ),
+      proxy: "proxy:\n  load_balancer: round-robin\n",
     }, async (olla) => {
       const endpointsFor = async (sessionId: number) => {
         const seen = new Set<string>();
@@ -298,11 +281,7 @@ describe("session affinity", () => {
 
   test("a pin moves when its endpoint stops being routable", async () => {
     await withFleet(2, {
-      config: (urls) =>
-        configYaml(
-          urls.map((url, i) => quietEndpoint(`gpu-${i + 1}`, url)),
-          "proxy:\n  load_balancer: round-robin\n",
-        ),
+      proxy: "proxy:\n  load_balancer: round-robin\n",
     }, async (olla, fakes) => {
       const send = async () => {
         const response = await fetch(`${olla.url}/olla/lmdeploy/generate`, {
@@ -326,11 +305,7 @@ describe("session affinity", () => {
 
   test("sticky sessions keep an X-Olla-Session-ID conversation on one endpoint and echo the id", async () => {
     await withFleet(3, {
-      config: (urls) =>
-        configYaml(
-          urls.map((url, i) => quietEndpoint(`gpu-${i + 1}`, url)),
-          "proxy:\n  load_balancer: round-robin\n  sticky_sessions:\n    enabled: true\n",
-        ),
+      proxy: "proxy:\n  load_balancer: round-robin\n  sticky_sessions:\n    enabled: true\n",
     }, async (olla) => {
       const seen = new Set<string>();
       for (let i = 0; i < 9; i++) {
@@ -347,18 +322,29 @@ describe("session affinity", () => {
 });
 
 describe("timeouts", () => {
-  test("a stream silent longer than proxy.read_timeout is ended with an SSE error event and aborted upstream", async () => {
-    await withFleet(1, {
-      config: (urls) =>
-        configYaml([quietEndpoint("gpu-1", urls[0])], "proxy:\n  read_timeout: 300ms\n"),
+  /** One quiet endpoint with `proxy` settings; `run` gets a streamed chat's text and time. */
+  function streamWith(
+    proxy: string,
+    fakeHeaders: Record<string, string>,
+    run: (
+      result: { text: string; elapsed: number; olla: TestOlla; fake: FakeLmdeploy },
+    ) => Promise<void>,
+  ): Promise<void> {
+    return withFleet(1, {
+      config: (urls) => configYaml([quietEndpoint("gpu-1", urls[0])], `proxy:\n${proxy}`),
     }, async (olla, [fake]) => {
       const started = Date.now();
-      const response = await chat(olla, { stream: true }, {
-        "x-fake-itl-ms": "2000",
-        "x-fake-tokens": "5",
-      });
-      const text = (await readChunks(response)).map((chunk) => chunk.text).join("");
-      assert.ok(Date.now() - started < 1_500);
+      const text = await readText(await chat(olla, { stream: true }, fakeHeaders));
+      await run({ text, elapsed: Date.now() - started, olla, fake });
+    });
+  }
+
+  test("a stream silent longer than proxy.read_timeout is ended with an SSE error event and aborted upstream", async () => {
+    await streamWith("  read_timeout: 300ms\n", {
+      "x-fake-itl-ms": "2000",
+      "x-fake-tokens": "5",
+    }, async ({ text, elapsed, fake }) => {
+      assert.ok(elapsed < 1_500);
       assert.match(
         text,
         /data: \{"error":\{"message":"The backend sent nothing for longer than proxy\.read_timeout/,
@@ -369,17 +355,10 @@ describe("timeouts", () => {
   });
 
   test("proxy.response_timeout ends a long stream, and answers 504 when headers never came", async () => {
-    await withFleet(1, {
-      config: (urls) =>
-        configYaml([quietEndpoint("gpu-1", urls[0])], "proxy:\n  response_timeout: 500ms\n"),
-    }, async (olla, [fake]) => {
-      const started = Date.now();
-      const response = await chat(olla, { stream: true }, {
-        "x-fake-itl-ms": "100",
-        "x-fake-tokens": "50",
-      });
-      const text = (await readChunks(response)).map((chunk) => chunk.text).join("");
-      const elapsed = Date.now() - started;
+    await streamWith("  response_timeout: 500ms\n", {
+      "x-fake-itl-ms": "100",
+      "x-fake-tokens": "50",
+    }, async ({ text, elapsed, olla, fake }) => {
       assert.ok(elapsed >= 450 && elapsed < 1_500, `ended after ${elapsed}ms`);
       assert.match(text, /proxy\.response_timeout/);
       assert.match(text, /data: \[DONE\]\n\n$/);
@@ -408,11 +387,11 @@ describe("admission control", () => {
           { length: 8 },
           () =>
             chat(olla, { stream: true }, { "x-fake-itl-ms": "30", "x-fake-tokens": "4" }).then(
-              readChunks,
+              readText,
             ),
         ),
       );
-      for (const chunks of responses) assert.match(chunks.map((c) => c.text).join(""), /\[DONE\]/);
+      for (const text of responses) assert.match(text, /\[DONE\]/);
       assert.equal(fake.maxActive, 2);
     });
   });

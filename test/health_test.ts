@@ -29,6 +29,15 @@ function setup(
   return { clock, registry, fetch, checker };
 }
 
+/** The status of one LMDeploy endpoint after its first probe against `script`. */
+async function statusAfterFirstProbe(script: Parameters<typeof fakeFetch>[0]) {
+  const { clock, registry, checker } = setup([{ name: "a", url: "http://a:23333" }], script);
+  checker.start();
+  await clock.advance(0);
+  checker.stop();
+  return registry.get("a")?.status;
+}
+
 function pathOf(call: FetchCall): string {
   return new URL(call.url).pathname;
 }
@@ -187,31 +196,25 @@ describe("HealthChecker", () => {
   });
 
   test("detects sleep on a v0.13 engine whose /health is an empty 200", async () => {
-    const { clock, registry, checker } = setup(
-      [{ name: "a", url: "http://a:23333" }],
-      (call) =>
+    assert.equal(
+      await statusAfterFirstProbe((call) =>
         pathOf(call) === "/health"
           ? new Response(null, { status: 200 })
-          : jsonResponse(200, { is_sleeping: true }),
+          : jsonResponse(200, { is_sleeping: true })
+      ),
+      "sleeping",
     );
-    checker.start();
-    await clock.advance(0);
-    assert.equal(registry.get("a")?.status, "sleeping");
-    checker.stop();
   });
 
   test("treats a missing /is_sleeping (LMDeploy before v0.11) as awake", async () => {
-    const { clock, registry, checker } = setup(
-      [{ name: "a", url: "http://a:23333" }],
-      (call) =>
+    assert.equal(
+      await statusAfterFirstProbe((call) =>
         pathOf(call) === "/health"
           ? jsonResponse(200, HEALTHY)
-          : jsonResponse(404, { detail: "Not Found" }),
+          : jsonResponse(404, { detail: "Not Found" })
+      ),
+      "healthy",
     );
-    checker.start();
-    await clock.advance(0);
-    assert.equal(registry.get("a")?.status, "healthy");
-    checker.stop();
   });
 
   test("sends the endpoint's auth on every probe", async () => {
@@ -229,17 +232,14 @@ describe("HealthChecker", () => {
   });
 
   test("marks an endpoint config_error when /is_sleeping refuses the key", async () => {
-    const { clock, registry, checker } = setup(
-      [{ name: "a", url: "http://a:23333" }],
-      (call) =>
+    assert.equal(
+      await statusAfterFirstProbe((call) =>
         pathOf(call) === "/health"
           ? jsonResponse(200, HEALTHY)
-          : jsonResponse(401, { message: "Unauthorized." }),
+          : jsonResponse(401, { message: "Unauthorized." })
+      ),
+      "config_error",
     );
-    checker.start();
-    await clock.advance(0);
-    assert.equal(registry.get("a")?.status, "config_error");
-    checker.stop();
   });
 
   test("marks a slow but answering endpoint busy", async () => {

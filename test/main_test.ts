@@ -15,6 +15,7 @@ import {
   startOlla,
   tempFile,
 } from "./_olla_process.ts";
+import { until } from "./_harness.ts";
 import { startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 import pkg from "../package.json" with { type: "json" };
 
@@ -159,14 +160,20 @@ describe("main.ts graceful shutdown", () => {
     `server:\n  host: 127.0.0.1\n  port: 0\n  shutdown_timeout: 10s\ndiscovery:\n  static:\n    endpoints:\n` +
     `      - { name: gpu, url: "${url}", type: lmdeploy, check_interval: 200ms }\n`;
 
-  async function untilModels(olla: OllaProcess): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      const response = await fetch(`http://127.0.0.1:${olla.port}/olla/lmdeploy/v1/models`);
-      if ((await response.json()).data?.length > 0) return;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    throw new Error("olla-ts never discovered the fake's models");
+  function untilModels(olla: OllaProcess): Promise<void> {
+    return until(
+      async () => {
+        const response = await fetch(`http://127.0.0.1:${olla.port}/olla/lmdeploy/v1/models`);
+        return (await response.json()).data?.length > 0;
+      },
+      10_000,
+      "model discovery",
+    );
+  }
+
+  /** Resolves once olla-ts has logged that it is shutting down (it drains from then on). */
+  function untilShuttingDown(olla: OllaProcess): Promise<void> {
+    return until(() => olla.logs.some((log) => log.msg === "shutting down"), 5_000);
   }
 
   function streamChat(port: number, tokens: number, itlMs: number): Promise<Response> {
@@ -181,16 +188,38 @@ describe("main.ts graceful shutdown", () => {
     });
   }
 
-  test("SIGTERM lets an in-flight stream finish, refuses new requests, then exits 0", async () => {
+  /**
+   * A process olla-ts streaming `tokens` tokens `itlMs` apart from an LMDeploy fake, with
+   * the stream's first chunk read and SIGTERM sent; `run` takes it from there.
+   */
+  async function duringShutdown(
+    tokens: number,
+    itlMs: number,
+    run: (
+      olla: OllaProcess,
+      reader: ReadableStreamDefaultReader<Uint8Array>,
+      first: string,
+    ) => Promise<void>,
+  ): Promise<void> {
     const fake = await startFakeLmdeploy();
     const olla = await startOlla({ config: configFor(fake.url) });
     try {
       await untilModels(olla);
-      const response = await streamChat(olla.port, 10, 100);
+      const response = await streamChat(olla.port, tokens, itlMs);
       const reader = response.body!.getReader();
-      let text = new TextDecoder().decode((await reader.read()).value);
+      const first = new TextDecoder().decode((await reader.read()).value);
       olla.signal("SIGTERM");
-      await new Promise((resolve) => setTimeout(resolve, 150));
+      await untilShuttingDown(olla);
+      await run(olla, reader, first);
+    } finally {
+      olla.signal("SIGKILL");
+      await fake.close();
+    }
+  }
+
+  test("SIGTERM lets an in-flight stream finish, refuses new requests, then exits 0", async () => {
+    await duringShutdown(10, 100, async (olla, reader, first) => {
+      let text = first;
       const refused = await fetch(`http://127.0.0.1:${olla.port}/internal/health`).then(
         (r) => r.status,
         () => "refused",
@@ -205,31 +234,17 @@ describe("main.ts graceful shutdown", () => {
       assert.match(text, /data: \[DONE\]\n\n$/);
       assert.equal((await olla.exited).code, 0);
       assert.ok(olla.logs.some((log) => log.msg === "stopped"));
-    } finally {
-      olla.signal("SIGKILL");
-      await fake.close();
-    }
+    });
   });
 
   test("a second signal exits at once", async () => {
-    const fake = await startFakeLmdeploy();
-    const olla = await startOlla({ config: configFor(fake.url) });
-    try {
-      await untilModels(olla);
-      const response = await streamChat(olla.port, 100, 500);
-      const reader = response.body!.getReader();
-      await reader.read();
-      olla.signal("SIGTERM");
-      await new Promise((resolve) => setTimeout(resolve, 200));
+    await duringShutdown(100, 500, async (olla, reader) => {
       const started = Date.now();
       olla.signal("SIGTERM");
       assert.equal((await olla.exited).code, 143);
       assert.ok(Date.now() - started < 2_000);
       await reader.cancel().catch(() => {});
-    } finally {
-      olla.signal("SIGKILL");
-      await fake.close();
-    }
+    });
   });
 });
 

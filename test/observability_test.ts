@@ -1,7 +1,17 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { configYaml, endpointYaml, readChunks, startOlla, type TestOlla } from "./_harness.ts";
-import { type FakeLmdeploy, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
+import {
+  configYaml,
+  endpointYaml,
+  type OllaWithFakes,
+  post,
+  readChunks,
+  startOlla,
+  startOllaWithFakes,
+  type TestOlla,
+  untilObserved,
+} from "./_harness.ts";
+import { LMDEPLOY_CARD_KEYS, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 
 const MODEL_A = "internlm/internlm2_5-7b-chat";
 const MODEL_B = "Qwen/Qwen2.5-7B-Instruct";
@@ -48,37 +58,31 @@ function find(samples: Sample[], name: string, labels: Record<string, string> = 
   );
 }
 
-function post(olla: TestOlla, path: string, body: unknown, headers: Record<string, string> = {}) {
-  return fetch(`${olla.url}/olla/lmdeploy/${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...headers },
-    body: JSON.stringify(body),
-  });
-}
-
 describe("observability", () => {
-  let a: FakeLmdeploy;
-  let b: FakeLmdeploy;
+  let fleet: OllaWithFakes;
   let olla: TestOlla;
 
   before(async () => {
-    a = await startFakeLmdeploy({ modelName: MODEL_A, apiKeys: [SECRETS[0]], itlMs: 20 });
-    b = await startFakeLmdeploy({ modelName: MODEL_B, itlMs: 20 });
-    olla = await startOlla(configYaml([
-      endpointYaml(
-        "gpu-a",
-        a.url,
-        `        auth: { type: bearer, token: ${SECRETS[0]} }\n        headers: { X-Tenant: ${
-          SECRETS[1]
-        } }\n`,
-      ),
-      endpointYaml(
-        "gpu-b",
-        b.url,
-        `        auth: { type: basic, username: admin, password: ${SECRETS[2]} }\n`,
-      ),
-      endpointYaml("gpu-down", "http://127.0.0.1:1"),
-    ]));
+    fleet = await startOllaWithFakes([
+      { modelName: MODEL_A, apiKeys: [SECRETS[0]], itlMs: 20 },
+      { modelName: MODEL_B, itlMs: 20 },
+    ], ([urlA, urlB]) =>
+      configYaml([
+        endpointYaml(
+          "gpu-a",
+          urlA,
+          `        auth: { type: bearer, token: ${SECRETS[0]} }\n        headers: { X-Tenant: ${
+            SECRETS[1]
+          } }\n`,
+        ),
+        endpointYaml(
+          "gpu-b",
+          urlB,
+          `        auth: { type: basic, username: admin, password: ${SECRETS[2]} }\n`,
+        ),
+        endpointYaml("gpu-down", "http://127.0.0.1:1"),
+      ]));
+    ({ olla } = fleet);
     // Real traffic for the checks below.
     const streams: [string, unknown][] = [
       ["v1/chat/completions", {
@@ -98,21 +102,19 @@ describe("observability", () => {
       ["generate", { prompt: "x", model: MODEL_A, stream: true }],
       ["v1/chat/completions", { model: MODEL_A, messages: [] }],
     ];
-    for (const [path, body] of streams) await readChunks(await post(olla, path, body));
+    for (const [path, body] of streams) {
+      await readChunks(await post(olla, `/olla/lmdeploy/${path}`, body));
+    }
     for (let i = 0; i < 5; i++) {
-      const response = await post(olla, "v1/chat/completions", {
+      const response = await post(olla, "/olla/lmdeploy/v1/chat/completions", {
         model: `random-${crypto.randomUUID()}`,
         messages: [],
       });
       await response.body?.cancel();
     }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await untilObserved(olla, streams.length + 5);
   });
-  after(async () => {
-    await olla.close();
-    await a.close();
-    await b.close();
-  });
+  after(() => fleet.close());
 
   describe("status routes", () => {
     test("/internal/status summarises uptime, version, totals and endpoints", async () => {
@@ -333,13 +335,13 @@ describe("observability", () => {
       );
       try {
         fake.fault = "status:503";
-        const response = await post(proxy, "v1/chat/completions", {
+        const response = await post(proxy, "/olla/lmdeploy/v1/chat/completions", {
           model: fake.modelName,
           messages: [],
         });
         assert.equal(response.status, 200);
         await response.body?.cancel();
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await untilObserved(proxy, 1);
         const { samples } = parsePrometheus(
           await (await fetch(`${proxy.url}/internal/metrics`)).text(),
         );
@@ -369,15 +371,7 @@ describe("observability", () => {
       const openai = await (await fetch(`${olla.url}/olla/models?format=openai`)).json();
       assert.deepEqual(Object.keys(openai.data[0]), ["id", "object", "created", "owned_by"]);
       const lmdeploy = await (await fetch(`${olla.url}/olla/models?format=lmdeploy`)).json();
-      assert.deepEqual(Object.keys(lmdeploy.data[0]), [
-        "id",
-        "object",
-        "created",
-        "owned_by",
-        "root",
-        "parent",
-        "permission",
-      ]);
+      assert.deepEqual(Object.keys(lmdeploy.data[0]), LMDEPLOY_CARD_KEYS);
       const filtered = await (await fetch(`${olla.url}/olla/models?endpoint=gpu-b`)).json();
       assert.deepEqual(filtered.data.map((m: { id: string }) => m.id), [MODEL_B]);
       const unavailable = await (await fetch(`${olla.url}/olla/models?available=false`)).json();

@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { readChunks, startOlla, type TestOlla } from "./_harness.ts";
+import { post, readText, startOlla, type TestOlla, until } from "./_harness.ts";
 import { type EngineKind, type FakeEngine, startFakeEngine } from "./fakes/engines.ts";
 import { type FakeLmdeploy, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
@@ -35,22 +35,6 @@ const endpoint = (name: string, url: string, type: string, extra = "") =>
 function config(entries: string[], extra = ""): string {
   return `server:\n  rate_limits: { global_requests_per_minute: 0, per_ip_requests_per_minute: 0 }\n` +
     `discovery:\n  static:\n    endpoints:\n${entries.join("")}${extra}`;
-}
-
-function post(olla: TestOlla, path: string, body: unknown, headers: Record<string, string> = {}) {
-  return fetch(`${olla.url}${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...headers },
-    body: JSON.stringify(body),
-  });
-}
-
-async function until(predicate: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate() && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  assert.ok(predicate(), "condition not reached in time");
 }
 
 describe("built-in profiles", () => {
@@ -211,7 +195,7 @@ describe("providers", () => {
     });
     assert.equal(ndjson.headers.get("content-type"), "application/x-ndjson");
     assert.equal(
-      (await readChunks(ndjson)).map((c) => c.text).join("").trim().split("\n").length,
+      (await readText(ndjson)).trim().split("\n").length,
       3,
     );
   });
@@ -239,7 +223,7 @@ describe("providers", () => {
       prompt: "x",
       stream: true,
     });
-    assert.match((await readChunks(completions)).map((c) => c.text).join(""), /"text":" sglang"/);
+    assert.match(await readText(completions), /"text":" sglang"/);
   });
 
   test("the unified route fails over across types", async () => {

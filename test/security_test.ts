@@ -1,15 +1,13 @@
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { describe, test } from "node:test";
-import { startOlla, type TestOlla } from "./_harness.ts";
+import { chat, startOlla, type TestOlla, untilObserved } from "./_harness.ts";
 import { tempFile } from "./_olla_process.ts";
 import { rawRequest } from "./_raw_http.ts";
 import { type FakeLmdeploy, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 import { loadConfig } from "../lib/config/load.ts";
 import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
 import { ProfileSet } from "../lib/profiles/profile.ts";
-
-const MODEL = "internlm/internlm2_5-7b-chat";
 
 function yaml(fakeUrl: string, server: string, proxy = ""): string {
   return `server:\n${server}discovery:\n  static:\n    endpoints:\n` +
@@ -34,14 +32,6 @@ async function withOlla(
   }
 }
 
-function chat(olla: TestOlla, headers: Record<string, string> = {}, body?: string) {
-  return fetch(`${olla.url}/olla/lmdeploy/v1/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...headers },
-    body: body ?? JSON.stringify({ model: MODEL, messages: [] }),
-  });
-}
-
 describe("inbound API keys", () => {
   const server = NO_LIMITS +
     '  auth:\n    enabled: true\n    keys:\n      - { name: team-a, key: "${TEAM_A_KEY}" }\n' +
@@ -54,7 +44,7 @@ describe("inbound API keys", () => {
         "x-api-key": "wrong",
       }];
       for (const headers of attempts) {
-        const response = await chat(olla, headers);
+        const response = await chat(olla, { messages: [] }, headers);
         assert.equal(response.status, 401);
         assert.equal(response.headers.get("www-authenticate"), 'Bearer realm="olla-ts"');
         const body = await response.json();
@@ -70,17 +60,19 @@ describe("inbound API keys", () => {
 
   test("Bearer and X-Api-Key are accepted; the key is never forwarded nor logged; its name is", async () => {
     await withOlla(server, async (olla, fake) => {
-      const bearer = await chat(olla, { authorization: `Bearer ${env.TEAM_A_KEY}` });
+      const bearer = await chat(olla, { messages: [] }, {
+        authorization: `Bearer ${env.TEAM_A_KEY}`,
+      });
       assert.equal(bearer.status, 200);
       await bearer.body?.cancel();
-      const apiKey = await chat(olla, { "x-api-key": env.OPS_KEY });
+      const apiKey = await chat(olla, { messages: [] }, { "x-api-key": env.OPS_KEY });
       assert.equal(apiKey.status, 200);
       await apiKey.body?.cancel();
       for (const request of fake.requests) {
         assert.equal(request.headers.get("authorization"), null);
         assert.equal(request.headers.get("x-api-key"), null);
       }
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await untilObserved(olla, 2);
       const access = olla.logs.filter((log) =>
         log.msg === "access" && log.route === "/olla/lmdeploy/v1/chat/completions"
       );
@@ -203,7 +195,7 @@ describe("/internal/* access", () => {
       });
       assert.equal(forwarded.status, 200);
       await forwarded.body?.cancel();
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await untilObserved(olla, 1);
       assert.equal(olla.logs.findLast((log) => log.msg === "access")?.client, "203.0.113.5");
     });
   });
@@ -212,7 +204,7 @@ describe("/internal/* access", () => {
 describe("CORS", () => {
   test("is off by default", async () => {
     await withOlla(NO_LIMITS, async (olla) => {
-      const response = await chat(olla, { origin: "https://app.example" });
+      const response = await chat(olla, { messages: [] }, { origin: "https://app.example" });
       assert.equal(response.headers.get("access-control-allow-origin"), null);
       await response.body?.cancel();
     });
@@ -232,7 +224,7 @@ describe("CORS", () => {
       });
       assert.equal(preflight.status, 204);
       assert.equal(preflight.headers.get("access-control-allow-origin"), "https://app.example");
-      const response = await chat(olla, { origin: "https://app.example" });
+      const response = await chat(olla, { messages: [] }, { origin: "https://app.example" });
       assert.equal(response.headers.get("access-control-allow-origin"), "https://app.example");
       const exposed = response.headers.get("access-control-expose-headers") ?? "";
       for (
@@ -246,7 +238,7 @@ describe("CORS", () => {
         assert.ok(exposed.includes(name), `${name} exposed`);
       }
       await response.body?.cancel();
-      const stranger = await chat(olla, { origin: "https://evil.example" });
+      const stranger = await chat(olla, { messages: [] }, { origin: "https://evil.example" });
       assert.notEqual(stranger.headers.get("access-control-allow-origin"), "https://evil.example");
       await stranger.body?.cancel();
     });
@@ -267,7 +259,7 @@ describe("rate limits", () => {
         assert.match(response.headers.get("x-ratelimit-reset") ?? "", /^\d+$/);
         await response.body?.cancel();
       }
-      const refused = await chat(olla);
+      const refused = await chat(olla, { messages: [] });
       assert.equal(refused.status, 429);
       assert.equal(refused.headers.get("retry-after"), "1");
       assert.equal(refused.headers.get("x-ratelimit-remaining"), "0");
@@ -286,7 +278,7 @@ describe("rate limits", () => {
       const statuses = async (key: string) => {
         const out: number[] = [];
         for (let i = 0; i < 3; i++) {
-          const response = await chat(olla, { authorization: `Bearer ${key}` });
+          const response = await chat(olla, { messages: [] }, { authorization: `Bearer ${key}` });
           out.push(response.status);
           await response.body?.cancel();
         }
@@ -318,11 +310,7 @@ describe("size limits", () => {
 
   test("a Content-Length over max_body_size is refused with 413 before anything reaches a backend", async () => {
     await withOlla(server, async (olla, fake) => {
-      const response = await chat(
-        olla,
-        {},
-        JSON.stringify({ model: MODEL, messages: [{ content: "x".repeat(2_000) }] }),
-      );
+      const response = await chat(olla, { messages: [{ content: "x".repeat(2_000) }] });
       assert.equal(response.status, 413);
       assert.equal((await response.json()).error.code, "request_too_large");
       assert.equal(fake.count("/v1/chat/completions"), 0);
@@ -345,7 +333,7 @@ describe("size limits", () => {
 
   test("headers over max_header_size are refused with 431", async () => {
     await withOlla(server, async (olla) => {
-      const response = await chat(olla, { "x-padding": "p".repeat(5_000) });
+      const response = await chat(olla, { messages: [] }, { "x-padding": "p".repeat(5_000) });
       assert.equal(response.status, 431);
       assert.equal((await response.json()).error.code, "headers_too_large");
     });

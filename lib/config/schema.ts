@@ -135,5 +135,3 @@ export const configSpec = obj({
 
 /** The validated configuration olla-ts runs with. */
 export type Config = SpecType<typeof configSpec>;
-/** One inbound API key entry. */
-export type InboundKeyConfig = Config["server"]["auth"]["keys"][number];

@@ -69,5 +69,3 @@ export const endpointSpec = obj({
 
 /** One endpoint's configuration. */
 export type EndpointConfig = SpecType<typeof endpointSpec>;
-/** An endpoint's outbound credentials. */
-export type EndpointAuth = NonNullable<EndpointConfig["auth"]>;

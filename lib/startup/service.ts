@@ -6,9 +6,9 @@
  *
  * @module
  */
-import type { ServeOptions } from "./runtime_api.ts";
+import { canConnect, type ServeOptions } from "./runtime_api.ts";
 import { parseCidr } from "../cidr.ts";
-import type { Clock } from "../clock.ts";
+import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { Deadlines } from "../deadlines.ts";
 import { HealthChecker } from "../health/checker.ts";
@@ -38,10 +38,12 @@ export interface ServiceDeps {
   config: Config;
   profiles: ProfileSet;
   logger: Logger;
-  clock: Clock;
-  fetch: typeof fetch;
-  /** TCP reachability check for the connect watchdog (the runtime's `canConnect`). */
-  canConnect: (hostname: string, port: number, timeoutMs: number) => Promise<boolean>;
+  /** @default {systemClock} */
+  clock?: Clock;
+  /** @default {globalThis.fetch} */
+  fetch?: typeof fetch;
+  /** TCP reachability check for the connect watchdog. @default {canConnect} (node:net) */
+  canConnect?: (hostname: string, port: number, timeoutMs: number) => Promise<boolean>;
   /** @default {Math.random} */
   random?: () => number;
   /** The runtime's name, version and memory figures, for status output. */
@@ -68,7 +70,9 @@ export interface Service {
 
 /** Builds the service. */
 export function createService(deps: ServiceDeps): Service {
-  const { config, profiles, logger, clock, fetch } = deps;
+  const { config, profiles, logger } = deps;
+  const clock = deps.clock ?? systemClock;
+  const fetch = deps.fetch ?? globalThis.fetch;
   const registry = new Registry(config.discovery.static.endpoints, profiles, {
     clock,
     breakerFailureThreshold: config.proxy.circuit_breaker.failure_threshold,
@@ -136,7 +140,7 @@ export function createService(deps: ServiceDeps): Service {
     clock,
     logger,
     fetch,
-    canConnect: deps.canConnect,
+    canConnect: deps.canConnect ?? canConnect,
     proxy: config.proxy,
   });
   const dispatcher = new Dispatcher({

@@ -14,6 +14,17 @@
  */
 import { serve, type TestServer } from "../_serve.ts";
 
+/** The fields of a model card LMDeploy's `/v1/models` sends, in its order. */
+export const LMDEPLOY_CARD_KEYS = [
+  "id",
+  "object",
+  "created",
+  "owned_by",
+  "root",
+  "parent",
+  "permission",
+];
+
 /** Options for {@linkcode startFakeLmdeploy}. */
 export interface FakeLmdeployOptions {
   port?: number;
