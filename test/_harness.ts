@@ -1,16 +1,20 @@
 // deno-lint-ignore-file no-non-null-assertion
 /**
- * olla-ts running in the test process on a real socket, built from YAML text by the
- * same `createService` main.ts uses, in front of fake backends.
+ * The one test harness: olla-ts built from YAML text by the same `createService` main.ts
+ * uses, on a real socket in front of fake backends or in process with an injected
+ * `fetch`; and the helpers every test shares (until, post, chat, SSE reading, fixtures).
  */
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { serve } from "./_serve.ts";
+import { FakeClock } from "./fakes/clock.ts";
+import { fakeFetch, type FetchScript } from "./fakes/fetch.ts";
 import {
   type FakeLmdeploy,
   type FakeLmdeployOptions,
   startFakeLmdeploy,
 } from "./fakes/lmdeploy.ts";
+import type { Clock } from "../lib/clock.ts";
 import { parseConfig } from "../lib/config/load.ts";
 import type { Config } from "../lib/config/schema.ts";
 import { Logger } from "../lib/log.ts";
@@ -35,15 +39,17 @@ export interface TestOlla {
   close(): Promise<void>;
 }
 
-/** Starts olla-ts with `yaml` (endpoints and all) and waits for its first health probes. */
-export async function startOlla(
-  yaml: string,
-  options: {
-    profiles?: readonly Profile[];
-    waitForHealthy?: boolean;
-    env?: Record<string, string>;
-  } = {},
-): Promise<TestOlla> {
+/** How a test builds olla-ts. */
+export interface BuildOptions {
+  profiles?: readonly Profile[];
+  env?: Record<string, string>;
+  clock?: Clock;
+  fetch?: typeof fetch;
+  canConnect?: (hostname: string, port: number, timeoutMs: number) => Promise<boolean>;
+}
+
+/** The service main.ts would build from `yaml`, logging JSON lines into arrays. */
+export function buildService(yaml: string, options: BuildOptions = {}) {
   const profiles = new ProfileSet(options.profiles ?? BUILT_IN_PROFILES);
   const { config } = parseConfig(yaml, {
     env: (name) => options.env?.[name],
@@ -63,12 +69,25 @@ export async function startOlla(
     config,
     profiles,
     logger,
+    clock: options.clock,
+    fetch: options.fetch,
+    canConnect: options.canConnect,
     runtime: {
       name: "test",
       version: "0",
       memory: () => ({ rss: 1, heapUsed: 1, heapTotal: 1, external: 0 }),
     },
   });
+  return { service, config, logs, rawLogs };
+}
+
+/** Starts olla-ts with `yaml` (endpoints and all) and waits for its first health probes. */
+export async function startOlla(
+  yaml: string,
+  options: BuildOptions & { waitForHealthy?: boolean } = {},
+): Promise<TestOlla> {
+  const built = buildService(yaml, options);
+  const { service } = built;
   const server = await serve((request, info) => service.fetch(request, info));
   service.start();
   if (options.waitForHealthy !== false) {
@@ -82,14 +101,44 @@ export async function startOlla(
     ).catch(() => {});
   }
   return {
+    ...built,
     url: server.url,
-    service,
-    config,
-    logs,
-    rawLogs,
     async close() {
       service.stop();
       await server.close();
+    },
+  };
+}
+
+/**
+ * olla-ts without sockets or timers: the real service handed `Request`s directly, its
+ * backends an injected `fetch`, its time a {@linkcode FakeClock}. Nothing is probed; a
+ * test makes an endpoint healthy with a model list with `serve()`.
+ */
+export function inProcessOlla(yaml: string, script: FetchScript, options: BuildOptions = {}) {
+  const clock = new FakeClock();
+  const upstream = fakeFetch(script);
+  const built = buildService(yaml, {
+    clock,
+    fetch: upstream,
+    canConnect: () => Promise.resolve(true),
+    ...options,
+  });
+  const { registry } = built.service;
+  return {
+    ...built,
+    clock,
+    upstream,
+    /** Sends a request to olla-ts as a client at `remoteAddr` would. */
+    request(path: string, init: RequestInit = {}, remoteAddr = "127.0.0.1"): Promise<Response> {
+      return Promise.resolve(
+        built.service.fetch(new Request(`http://olla.test${path}`, init), { remoteAddr }),
+      );
+    },
+    /** Marks an endpoint healthy, listing `models`, as probes and discovery would. */
+    serve(name: string, models: string[]): void {
+      registry.applyProbe(name, { status: "healthy", latencyMs: 1 });
+      registry.setModels(name, models.map((id) => ({ id, raw: { id, object: "model" } })));
     },
   };
 }

@@ -38,11 +38,13 @@ export interface RequestContextDeps {
 }
 
 /**
- * The route template Hono matched, or `unmatched` when only middleware did (every
- * middleware is mounted on `/*`; no route is).
+ * The route template of the handler that answered, or `unmatched` when only middleware
+ * ran (every middleware is mounted on `/*`; no route is). Read after `next()`: Hono's
+ * route index then points at the last handler dispatched, the one that answered (the
+ * last *matched* route may be a catch-all that never ran).
  */
-function matchedTemplate(c: Parameters<MiddlewareHandler<AppEnv>>[0]): string {
-  const path = routePath(c, -1);
+function answeredTemplate(c: Parameters<MiddlewareHandler<AppEnv>>[0]): string {
+  const path = routePath(c);
   return path === "/*" || path === "*" || path === "" ? "unmatched" : path;
 }
 
@@ -89,7 +91,7 @@ export function requestContext(deps: RequestContextDeps): MiddlewareHandler<AppE
         : { fault: "proxy", message: String(c.error) };
     }
     const label = c.get("route");
-    record.route = label?.template ?? matchedTemplate(c);
+    record.route = label?.template ?? answeredTemplate(c);
     record.status = c.res.status;
     record.respondedAt = clock.now();
     applyOllaHeaders(c.res.headers, record, label?.backendType);

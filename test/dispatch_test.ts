@@ -1,0 +1,78 @@
+/** The dispatcher through the app, without sockets: body, model routing, aliases, refusals. */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { FAKE_MODEL, inProcessOlla } from "./_harness.ts";
+import { jsonResponse } from "./fakes/fetch.ts";
+
+const CONFIG = `server:
+  rate_limits: { global_requests_per_minute: 0, per_ip_requests_per_minute: 0 }
+  request_limits: { max_body_size: 1KB }
+discovery:
+  static:
+    endpoints:
+      - { name: gpu-a, url: "http://gpu-a:23333", type: lmdeploy }
+      - { name: gpu-b, url: "http://gpu-b:23333", type: lmdeploy }
+model_aliases:
+  chat: [not-served, ${FAKE_MODEL}]
+`;
+
+function fleet() {
+  const olla = inProcessOlla(
+    CONFIG,
+    (call) => jsonResponse(200, { object: "chat.completion", sent: JSON.parse(call.body ?? "{}") }),
+  );
+  olla.serve("gpu-a", [FAKE_MODEL]);
+  olla.serve("gpu-b", ["other/model"]);
+  return olla;
+}
+
+const chat = (olla: ReturnType<typeof fleet>, body: string) =>
+  olla.request("/olla/lmdeploy/v1/chat/completions", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body,
+  });
+
+describe("Dispatcher", () => {
+  test("sends a model only to the endpoint that lists it", async () => {
+    const olla = fleet();
+    for (let i = 0; i < 4; i++) {
+      const response = await chat(olla, JSON.stringify({ model: "other/model", messages: [] }));
+      assert.equal(response.headers.get("x-olla-endpoint"), "gpu-b");
+      assert.equal(response.headers.get("x-olla-routing-reason"), "model_found");
+    }
+    assert.ok(olla.upstream.calls.every((call) => call.url.startsWith("http://gpu-b:23333/")));
+  });
+
+  test("an alias reaches the endpoint serving one of its names, with only model rewritten", async () => {
+    const olla = fleet();
+    const sent = '{"model":"chat","messages":[{"role":"user","content":"caf\\u00e9"}],"x":1}';
+    const response = await chat(olla, sent);
+    assert.equal(response.headers.get("x-olla-endpoint"), "gpu-a");
+    assert.equal(response.headers.get("x-olla-routing-reason"), "alias_resolved");
+    assert.equal(olla.upstream.calls[0].body, sent.replace('"chat"', JSON.stringify(FAKE_MODEL)));
+  });
+
+  test("an unknown model is a 404 and a known one with no routable endpoint a 503 with Retry-After", async () => {
+    const olla = fleet();
+    const unknown = await chat(olla, JSON.stringify({ model: "nobody/serves", messages: [] }));
+    assert.equal(unknown.status, 404);
+    assert.equal((await unknown.json()).error.code, "model_not_found");
+    olla.service.registry.applyProbe("gpu-b", { status: "offline", latencyMs: 1 });
+    const down = await chat(olla, JSON.stringify({ model: "other/model", messages: [] }));
+    assert.equal(down.status, 503);
+    assert.ok(Number(down.headers.get("retry-after")) >= 1);
+    assert.match((await down.json()).error.message, /gpu-b: offline/);
+    assert.equal(olla.upstream.calls.length, 0);
+  });
+
+  test("a body over max_body_size is a 413 and nothing is sent", async () => {
+    const olla = fleet();
+    const response = await chat(
+      olla,
+      JSON.stringify({ model: FAKE_MODEL, pad: "x".repeat(2_000) }),
+    );
+    assert.equal(response.status, 413);
+    assert.equal(olla.upstream.calls.length, 0);
+  });
+});
