@@ -10,7 +10,7 @@ import type { Fields, ListSpec, ObjectSpec } from "../schema/composites.ts";
 import type { Spec } from "../schema/spec.ts";
 
 const HEADER = `# olla-ts configuration: every option with its default.
-# Generated from lib/config_schema.ts by \`deno task config:example\`; a test keeps it in sync.
+# Generated from lib/config/schema*.ts by \`deno task config:example\`; a test keeps it in sync.
 # Durations are Go-style (500ms, 5s, 2m, 1h30m). Sizes are bytes or 50MB-style (1024-based).
 # String values may use \${VAR} or \${VAR:-default}. OLLA_* variables (named per key below)
 # override the file.`;
