@@ -11,7 +11,7 @@
 import { handleCommandLine } from "./lib/startup/cli.ts";
 import { loadConfigOrExit } from "./lib/startup/configuration.ts";
 import { exitOnSignal, logStartup } from "./lib/startup/lifecycle.ts";
-import { createLogger } from "./lib/startup/logging.ts";
+import { createLogging } from "./lib/startup/logging.ts";
 import { detectRuntime } from "./lib/startup/runtime.ts";
 import { createService, serveOptions } from "./lib/startup/service.ts";
 
@@ -19,9 +19,15 @@ const runtime = detectRuntime();
 const cli = handleCommandLine(runtime);
 const loaded = await loadConfigOrExit(runtime, cli);
 const { config, profiles } = loaded;
-const logger = createLogger(runtime, config);
+const { logger, writer: logWriter } = createLogging(runtime, config);
 
-const service = createService({ config, profiles, logger, runtime });
+const service = createService({
+  config,
+  profiles,
+  logger,
+  runtime,
+  logLinesDropped: () => logWriter.dropped,
+});
 const serving = runtime.serve(serveOptions(config, service));
 serving.listening.then((server) => {
   logStartup(logger, loaded, server);
@@ -33,6 +39,7 @@ exitOnSignal(runtime, {
   inflight: service.inflight,
   background: service,
   shutdownTimeoutMs: config.server.shutdown_timeout,
+  flushLogs: () => logWriter.close(),
 });
 
 export default serving.entry;

@@ -8,18 +8,25 @@
  * The socket benchmarks are too noisy on a shared 2-core machine to show a few
  * microseconds; this is the instrument for working on the hot path.
  *
- * `deno run -A bench/overhead.ts [requests]` or `bun bench/overhead.ts [requests]`;
+ * olla-ts runs with its default configuration (access log on, through the real buffered
+ * log writer into an output that discards), except that rate limits are off;
+ * `--no-access-log` turns the access log off.
+ *
+ * `deno run -A bench/overhead.ts [requests] [--no-access-log]` or `bun bench/overhead.ts ...`;
  * prints one JSON line.
  */
 import { args, CHAT_ANSWER, MODEL_LIST } from "./_shared.ts";
 import { systemClock } from "../lib/clock.ts";
 import { parseConfig } from "../lib/config/load.ts";
-import { silentLogger } from "../lib/log.ts";
+import { Logger } from "../lib/log.ts";
+import { LogWriter } from "../lib/log_writer.ts";
+import { configuredSecrets, createRedactor } from "../lib/observability/redact.ts";
 import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
 import { ProfileSet } from "../lib/profiles/profile.ts";
 import { createService } from "../lib/startup/service.ts";
 
-const REQUESTS = Number(args[0] ?? 100_000);
+const REQUESTS = Number(args.find((arg) => /^\d+$/.test(arg)) ?? 100_000);
+const ACCESS_LOG = !args.includes("--no-access-log");
 const CONCURRENCY = 32;
 const UPSTREAM = "http://127.0.0.1:18400";
 
@@ -50,7 +57,7 @@ function upstreamFetch(input: RequestInfo | URL): Promise<Response> {
 const profiles = new ProfileSet(BUILT_IN_PROFILES);
 const { config } = parseConfig(
   `
-server: { request_logging: false, rate_limits: { global_requests_per_minute: 0, per_ip_requests_per_minute: 0 } }
+server: { request_logging: ${ACCESS_LOG}, rate_limits: { global_requests_per_minute: 0, per_ip_requests_per_minute: 0 } }
 discovery:
   static:
     endpoints:
@@ -58,10 +65,17 @@ discovery:
 `,
   { knownTypes: profiles.typeNames, env: () => undefined },
 );
+const writer = new LogWriter({ write: () => Promise.resolve(), clock: systemClock });
+const logger = new Logger({
+  level: "info",
+  format: "json",
+  write: (line) => writer.line(line),
+  redact: createRedactor(configuredSecrets(config)),
+});
 const service = createService({
   config,
   profiles,
-  logger: silentLogger,
+  logger,
   clock: systemClock,
   fetch: upstreamFetch as typeof fetch,
   canConnect: () => Promise.resolve(true),
@@ -109,5 +123,6 @@ console.log(JSON.stringify({
   runtime: (globalThis as { Bun?: unknown }).Bun ? "bun" : "deno",
   requests: REQUESTS,
   concurrency: CONCURRENCY,
+  access_log: ACCESS_LOG,
   us_per_request: Number((ms * 1000 / REQUESTS).toFixed(2)),
 }));

@@ -2,6 +2,11 @@
  * A structured logger: one JSON object per line by default, or a readable text line for
  * terminals. Every line has `time`, `level` and `msg`, then the event's fields.
  *
+ * Lines are handed to `write` finished (the process's buffered writer, log_writer.ts).
+ * Hot lines (the access log) use {@linkcode Logger.logFixed}: a fixed list of keys and a
+ * value per key, formatted by concatenation without building or walking an object. The
+ * timestamp string is built once per millisecond.
+ *
  * As a last line of defence, every finished line passes through a redactor (configured
  * secrets replaced by `[REDACTED]`, URLs stripped of credentials and secret query
  * values), so a secret that reaches a log field by mistake still never reaches the output.
@@ -13,6 +18,12 @@
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
 const LEVEL_ORDER: Readonly<Record<LogLevel, number>> = { debug: 0, info: 1, warn: 2, error: 3 };
+const TEXT_LEVEL: Readonly<Record<LogLevel, string>> = {
+  debug: "DEBUG",
+  info: "INFO ",
+  warn: "WARN ",
+  error: "ERROR",
+};
 
 /** Field values a log line may carry. */
 export type LogFields = Readonly<Record<string, unknown>>;
@@ -27,25 +38,43 @@ export interface LoggerOptions {
   write: (line: string) => void;
   /** Applied to every finished line (see redact.ts's `createRedactor`). */
   redact?: (line: string) => string;
-  /** @default {() => new Date()} */
-  now?: () => Date;
+  /** Milliseconds since the epoch. @default {Date.now} */
+  now?: () => number;
+}
+
+function jsonValue(value: unknown): string {
+  if (typeof value === "number") return Number.isFinite(value) ? String(value) : "null";
+  if (typeof value === "boolean") return value ? "true" : "false";
+  return JSON.stringify(value instanceof Error ? value.message : value) ?? "null";
+}
+
+const NEEDS_QUOTES_REGEXP = /[\s"=]/;
+const IDENTIFIER_REGEXP = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function textValue(value: unknown): string {
+  const text = typeof value === "string"
+    ? value
+    : JSON.stringify(value instanceof Error ? value.message : value);
+  return NEEDS_QUOTES_REGEXP.test(text) ? JSON.stringify(text) : text;
 }
 
 /** Structured logger; create children to add fields to every line. */
 export class Logger {
   readonly #level: number;
-  readonly #format: "json" | "text";
+  readonly #json: boolean;
   readonly #write: (line: string) => void;
-  readonly #redact: (line: string) => string;
-  readonly #now: () => Date;
+  readonly #redact: ((line: string) => string) | undefined;
+  readonly #now: () => number;
   readonly #base: LogFields;
+  #stampMs = Number.NaN;
+  #stamp = "";
 
   constructor(options: LoggerOptions, base: LogFields = {}) {
     this.#level = LEVEL_ORDER[options.level ?? "info"];
-    this.#format = options.format ?? "json";
+    this.#json = (options.format ?? "json") === "json";
     this.#write = options.write;
-    this.#redact = options.redact ?? ((line) => line);
-    this.#now = options.now ?? (() => new Date());
+    this.#redact = options.redact;
+    this.#now = options.now ?? Date.now;
     this.#base = base;
     this.options = options;
   }
@@ -80,31 +109,63 @@ export class Logger {
 
   log(level: LogLevel, msg: string, fields: LogFields = {}): void {
     if (!this.enabled(level)) return;
-    const time = this.#now().toISOString();
     const all = { ...this.#base, ...fields };
-    const line = this.#format === "json"
-      ? JSON.stringify({ time, level, msg, ...normalise(all) })
-      : formatText(time, level, msg, all);
-    this.#write(`${this.#redact(line)}\n`);
+    const keys = Object.keys(all);
+    this.#emit(
+      level,
+      msg,
+      keys.map((key) => (IDENTIFIER_REGEXP.test(key) ? key : JSON.stringify(key).slice(1, -1))),
+      keys.map((key) => all[key]),
+    );
   }
-}
 
-function normalise(fields: LogFields): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(fields)) {
-    if (value === undefined) continue;
-    out[key] = value instanceof Error ? value.message : value;
+  /**
+   * Logs one line whose field names are fixed: `values[i]` belongs to `keys[i]`, and an
+   * `undefined` value leaves its key out. Keys must be plain identifiers.
+   */
+  logFixed(
+    level: LogLevel,
+    msg: string,
+    keys: readonly string[],
+    values: readonly unknown[],
+  ): void {
+    if (!this.enabled(level)) return;
+    const baseKeys = Object.keys(this.#base);
+    if (baseKeys.length === 0) return this.#emit(level, msg, keys, values);
+    this.#emit(
+      level,
+      msg,
+      [...baseKeys, ...keys],
+      [...baseKeys.map((key) => this.#base[key]), ...values],
+    );
   }
-  return out;
-}
 
-function formatText(time: string, level: LogLevel, msg: string, fields: LogFields): string {
-  const parts = [`${time} ${level.toUpperCase().padEnd(5)} ${msg}`];
-  for (const [key, value] of Object.entries(normalise(fields))) {
-    const text = typeof value === "string" ? value : JSON.stringify(value);
-    parts.push(`${key}=${/[\s"=]/.test(text) ? JSON.stringify(text) : text}`);
+  #timestamp(): string {
+    const now = this.#now();
+    if (now !== this.#stampMs) {
+      this.#stampMs = now;
+      this.#stamp = new Date(now).toISOString();
+    }
+    return this.#stamp;
   }
-  return parts.join(" ");
+
+  #emit(level: LogLevel, msg: string, keys: readonly string[], values: readonly unknown[]): void {
+    const time = this.#timestamp();
+    let line: string;
+    if (this.#json) {
+      line = `{"time":"${time}","level":"${level}","msg":${JSON.stringify(msg)}`;
+      for (let i = 0; i < keys.length; i++) {
+        if (values[i] !== undefined) line += `,"${keys[i]}":${jsonValue(values[i])}`;
+      }
+      line += "}";
+    } else {
+      line = `${time} ${TEXT_LEVEL[level]} ${msg}`;
+      for (let i = 0; i < keys.length; i++) {
+        if (values[i] !== undefined) line += ` ${keys[i]}=${textValue(values[i])}`;
+      }
+    }
+    this.#write(`${this.#redact ? this.#redact(line) : line}\n`);
+  }
 }
 
 /** A logger that drops everything; for tests and tools. */

@@ -77,16 +77,20 @@ export class Counter implements Metric {
   }
 }
 
-/** A gauge whose series are produced at scrape time. */
+/**
+ * A metric whose series are read at scrape time from their owner: a gauge, or a counter
+ * that something else keeps (such as the log writer's dropped lines).
+ */
 export class Gauge implements Metric {
   constructor(
     readonly name: string,
     readonly help: string,
     readonly read: () => Iterable<[Labels, number]>,
+    readonly type: "gauge" | "counter" = "gauge",
   ) {}
 
   render(): string[] {
-    const lines = header(this.name, this.help, "gauge");
+    const lines = header(this.name, this.help, this.type);
     for (const [labels, value] of this.read()) {
       lines.push(`${this.name}${labelText(labels)} ${formatNumber(value)}`);
     }

@@ -22,6 +22,7 @@ export interface StateGaugeSources {
   runtime: { name: string; version: string; memory(): { rss: number } };
   now: () => number;
   startedAt: number;
+  logLinesDropped: () => number;
 }
 
 /** Adds the state gauges to `metrics`. */
@@ -89,6 +90,12 @@ export function addStateGauges(metrics: MetricsRegistry, sources: StateGaugeSour
       "olla_process_resident_memory_bytes",
       "Resident set size.",
       () => [[{}, runtime.memory().rss]],
+    ),
+    new Gauge(
+      "olla_log_lines_dropped_total",
+      "Log lines dropped because the log output (stdout) did not keep up.",
+      () => [[{}, sources.logLinesDropped()]],
+      "counter",
     ),
     new Gauge(
       "olla_uptime_seconds",

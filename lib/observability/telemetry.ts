@@ -63,6 +63,8 @@ export interface TelemetryOptions {
   aliases: Readonly<Record<string, unknown>>;
   runtime: { name: string; version: string; memory(): { rss: number } };
   now: () => number;
+  /** Log lines dropped because the log output did not keep up. */
+  logLinesDropped: () => number;
 }
 
 /** Metrics, statistics and access logging for finished requests. */

@@ -139,6 +139,55 @@ export function sseUsageObserver(): UsageObserver {
   };
 }
 
+/** How much of a non-streamed answer's end is searched for its usage. */
+const TAIL_BYTES = 4096;
+const FINISH_VALUE_REGEXP = /"finish_reason"\s*:\s*"([^"\\]*)"/g;
+
+/**
+ * The object value of the last `"key": {...}` in `text`, parsed, or `undefined`. Only
+ * that object is parsed; strings inside it may hold braces.
+ */
+function lastObjectOf(text: string, key: string): Record<string, unknown> | undefined {
+  const at = text.lastIndexOf(`"${key}"`);
+  if (at === -1) return undefined;
+  let i = at + key.length + 2;
+  while (text[i] === " " || text[i] === "\n" || text[i] === "\r" || text[i] === "\t") i++;
+  if (text[i++] !== ":") return undefined;
+  while (text[i] === " " || text[i] === "\n" || text[i] === "\r" || text[i] === "\t") i++;
+  if (text[i] !== "{") return undefined;
+  let depth = 0;
+  for (let j = i; j < text.length; j++) {
+    const char = text[j];
+    if (char === '"') {
+      for (j++; j < text.length && text[j] !== '"'; j++) if (text[j] === "\\") j++;
+    } else if (char === "{") {
+      depth++;
+    } else if (char === "}" && --depth === 0) {
+      return tryParse(text.slice(i, j + 1));
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Reads usage, finish reason and `/generate` meta_info from a whole JSON answer. They sit
+ * at its end (OpenAI, LMDeploy, vLLM and SGLang all write `usage` last), so only the last
+ * 4 KiB are decoded and only those small objects parsed; an answer whose end holds no
+ * usage is parsed whole.
+ */
+function readJsonAnswer(bytes: Uint8Array, into: UsageSummary): void {
+  const tail = new TextDecoder().decode(bytes.subarray(Math.max(0, bytes.length - TAIL_BYTES)));
+  const usage = lastObjectOf(tail, "usage");
+  const meta = lastObjectOf(tail, "meta_info");
+  if (!usage && !meta && bytes.length > TAIL_BYTES) {
+    readAnswer(tryParse(new TextDecoder().decode(bytes)), into);
+    return;
+  }
+  let finish: string | undefined;
+  for (const match of tail.matchAll(FINISH_VALUE_REGEXP)) finish ??= match[1];
+  readAnswer({ usage, meta_info: meta, choices: [{ finish_reason: finish }] }, into);
+}
+
 /** An observer for a non-streamed JSON answer. */
 export function jsonUsageObserver(): UsageObserver {
   const chunks: Uint8Array[] = [];
@@ -157,19 +206,22 @@ export function jsonUsageObserver(): UsageObserver {
         errorEvent: false,
         firstTokenAt,
       };
-      if (size <= MAX_JSON_BYTES) {
-        const decoder = new TextDecoder();
-        readAnswer(
-          tryParse(
-            chunks.map((chunk) => decoder.decode(chunk, { stream: true })).join("") +
-              decoder.decode(),
-          ),
-          summary,
-        );
+      if (size <= MAX_JSON_BYTES && chunks.length > 0) {
+        readJsonAnswer(chunks.length === 1 ? chunks[0] : concat(chunks, size), summary);
       }
       return summary;
     },
   };
+}
+
+function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
 }
 
 /** The observer for an answer of this content type, or none for other bodies. */

@@ -61,6 +61,8 @@ export function exitOnSignal(
     inflight: InflightTracker;
     background: Stoppable;
     shutdownTimeoutMs: number;
+    /** Writes out buffered log lines; awaited (for at most a second) before exiting. */
+    flushLogs: () => Promise<void>;
   },
 ): void {
   let stopping = false;
@@ -86,6 +88,8 @@ export function exitOnSignal(
     options.logger.info(finished ? "stopped" : "shutdown timeout reached; exiting", {
       in_flight: options.inflight.count,
     });
+    // Nothing logged before exit is lost, unless the output itself is stuck.
+    await Promise.race([options.flushLogs(), sleep(systemClock, 1_000)]);
     runtime.exit(0);
   });
 }

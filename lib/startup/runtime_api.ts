@@ -73,7 +73,13 @@ export interface Runtime {
   listDir(path: string): Promise<string[]>;
   isFile(path: string): Promise<boolean>;
   stdoutIsTerminal(): boolean;
+  /** Writes synchronously (command-line answers, before the logger exists). */
   writeStdout(text: string): void;
+  /**
+   * Writes without blocking the event loop, however slow the reader: the promise settles
+   * when the bytes are written. The log writer's output.
+   */
+  writeStdoutAsync(bytes: Uint8Array): Promise<void>;
   writeStderr(text: string): void;
   exit(code: number): never;
   /** Calls `handler` for every SIGINT and SIGTERM. */

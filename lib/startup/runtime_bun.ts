@@ -41,6 +41,12 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
     env: (name) => process.env[name],
     stdoutIsTerminal: () => Boolean(process.stdout.isTTY),
     writeStdout: (text) => void process.stdout.write(text),
+    // With a callback, process.stdout.write never blocks on a full pipe (Bun.write to
+    // Bun.stdout does; measured on Bun 1.4); one write is in flight at a time.
+    writeStdoutAsync: (bytes) =>
+      new Promise((resolve, reject) =>
+        process.stdout.write(bytes, (error) => error ? reject(error) : resolve())
+      ),
     writeStderr: (text) => void process.stderr.write(text),
     exit: (code) => process.exit(code),
     onShutdownSignal(handler) {

@@ -43,6 +43,12 @@ export function createDenoRuntime(): Runtime {
     env: (name) => Deno.env.get(name),
     stdoutIsTerminal: () => Deno.stdout.isTerminal(),
     writeStdout: (text) => writeAll(Deno.stdout, text),
+    // Deno.stdout.write is an async op: a full pipe leaves it pending, not the event loop
+    // (writeSync and node:fs.write block it; measured on Deno 2.9).
+    async writeStdoutAsync(bytes) {
+      let rest = bytes;
+      while (rest.length > 0) rest = rest.subarray(await Deno.stdout.write(rest));
+    },
     writeStderr: (text) => writeAll(Deno.stderr, text),
     exit: (code) => Deno.exit(code),
     onShutdownSignal(handler) {

@@ -46,6 +46,8 @@ export interface ServiceDeps {
   canConnect?: (hostname: string, port: number, timeoutMs: number) => Promise<boolean>;
   /** @default {Math.random} */
   random?: () => number;
+  /** Log lines dropped because the output did not keep up (the log writer's count). */
+  logLinesDropped?: () => number;
   /** The runtime's name, version and memory figures, for status output. */
   runtime: {
     name: string;
@@ -170,6 +172,7 @@ export function createService(deps: ServiceDeps): Service {
     aliases: config.model_aliases,
     runtime: deps.runtime,
     now: () => clock.now(),
+    logLinesDropped: deps.logLinesDropped ?? (() => 0),
   });
   const nativeFormats = Object.fromEntries(
     profiles.all.map((

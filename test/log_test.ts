@@ -1,0 +1,66 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { Logger } from "../lib/log.ts";
+
+function capture(format: "json" | "text", redact?: (line: string) => string) {
+  const lines: string[] = [];
+  const logger = new Logger({
+    format,
+    level: "info",
+    write: (line) => lines.push(line),
+    now: () => Date.UTC(2026, 11, 1, 10, 0, 0, 123),
+    redact,
+  });
+  return { logger, lines };
+}
+
+describe("Logger", () => {
+  test("writes a JSON line with time, level and msg first, then fields in order", () => {
+    const { logger, lines } = capture("json");
+    logger.info("hello", { b: 2, a: "x", skipped: undefined, error: new Error("boom") });
+    assert.equal(
+      lines[0],
+      '{"time":"2026-12-01T10:00:00.123Z","level":"info","msg":"hello","b":2,"a":"x","error":"boom"}\n',
+    );
+  });
+
+  test("logFixed() formats fixed keys without an object, leaving undefined values out", () => {
+    const { logger, lines } = capture("json");
+    logger.logFixed("info", "access", ["status", "model", "reasons", "ok"], [
+      200,
+      undefined,
+      ["gpu:1:upstream_502"],
+      true,
+    ]);
+    const parsed = JSON.parse(lines[0]);
+    assert.deepEqual(Object.keys(parsed), ["time", "level", "msg", "status", "reasons", "ok"]);
+    assert.deepEqual(parsed.reasons, ["gpu:1:upstream_502"]);
+  });
+
+  test("the text format quotes values with spaces, quotes or equals signs", () => {
+    const { logger, lines } = capture("text");
+    logger.warn("slow", { endpoint: "gpu-1", detail: 'a "b"=c', n: 3 });
+    assert.equal(
+      lines[0],
+      '2026-12-01T10:00:00.123Z WARN  slow endpoint=gpu-1 detail="a \\"b\\"=c" n=3\n',
+    );
+  });
+
+  test("drops levels below its own and redacts every finished line", () => {
+    const { logger, lines } = capture("json", (line) => line.replaceAll("sk-secret", "[REDACTED]"));
+    logger.debug("quiet");
+    logger.logFixed("debug", "quiet", [], []);
+    logger.info("key sk-secret", { token: "sk-secret" });
+    assert.equal(lines.length, 1);
+    assert.ok(!lines[0].includes("sk-secret"));
+  });
+
+  test("child loggers add their fields to plain and fixed lines", () => {
+    const { logger, lines } = capture("json");
+    const child = logger.child({ component: "health" });
+    child.info("a");
+    child.logFixed("info", "b", ["x"], [1]);
+    assert.equal(JSON.parse(lines[0]).component, "health");
+    assert.deepEqual(Object.keys(JSON.parse(lines[1])), ["time", "level", "msg", "component", "x"]);
+  });
+});
