@@ -51,16 +51,27 @@ function header(name: string, help: string, type: string): string[] {
   ];
 }
 
+/** One labelled series of a counter; callers that record often keep it and add to `value`. */
+export interface CounterSeries {
+  readonly labels: Labels;
+  value: number;
+}
+
 /** A monotonically increasing counter with labels. */
 export class Counter implements Metric {
-  readonly #values = new Map<string, { labels: Labels; value: number }>();
+  readonly #values = new Map<string, CounterSeries>();
   constructor(readonly name: string, readonly help: string) {}
 
-  inc(labels: Labels = {}, by = 1): void {
+  /** The series for these labels, created at 0 when new. */
+  series(labels: Labels): CounterSeries {
     const key = seriesKey(labels);
-    const entry = this.#values.get(key);
-    if (entry) entry.value += by;
-    else this.#values.set(key, { labels, value: by });
+    let series = this.#values.get(key);
+    if (!series) this.#values.set(key, series = { labels, value: 0 });
+    return series;
+  }
+
+  inc(labels: Labels = {}, by = 1): void {
+    this.series(labels).value += by;
   }
 
   /** The current value for these labels (0 when never incremented). */
@@ -98,24 +109,39 @@ export class Gauge implements Metric {
   }
 }
 
+/** One labelled series of a histogram; callers that record often keep it. */
+export class HistogramSeries {
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+
+  constructor(readonly labels: Labels, readonly buckets: readonly number[]) {
+    this.counts = new Array(buckets.length).fill(0);
+  }
+
+  observe(value: number): void {
+    const buckets = this.buckets;
+    for (let i = 0; i < buckets.length; i++) if (value <= buckets[i]) this.counts[i]++;
+    this.sum += value;
+    this.count++;
+  }
+}
+
 /** A histogram with fixed buckets (upper bounds, in the metric's unit). */
 export class Histogram implements Metric {
-  readonly #series = new Map<
-    string,
-    { labels: Labels; counts: number[]; sum: number; count: number }
-  >();
+  readonly #series = new Map<string, HistogramSeries>();
   constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[]) {}
 
-  observe(labels: Labels, value: number): void {
+  /** The series for these labels, created empty when new. */
+  series(labels: Labels): HistogramSeries {
     const key = seriesKey(labels);
     let series = this.#series.get(key);
-    if (!series) {
-      series = { labels, counts: new Array(this.buckets.length).fill(0), sum: 0, count: 0 };
-      this.#series.set(key, series);
-    }
-    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]) series.counts[i]++;
-    series.sum += value;
-    series.count++;
+    if (!series) this.#series.set(key, series = new HistogramSeries(labels, this.buckets));
+    return series;
+  }
+
+  observe(labels: Labels, value: number): void {
+    this.series(labels).observe(value);
   }
 
   render(): string[] {

@@ -11,7 +11,13 @@
  */
 import { logAccess } from "./access_log.ts";
 import { ModelStatistics, type ModelStats } from "./model_stats.ts";
-import { Counter, Histogram, MetricsRegistry } from "./prometheus.ts";
+import {
+  Counter,
+  type CounterSeries,
+  Histogram,
+  type HistogramSeries,
+  MetricsRegistry,
+} from "./prometheus.ts";
 import { addStateGauges } from "./state_gauges.ts";
 import type { Logger } from "../log.ts";
 import type { Admission } from "../proxy/admission.ts";
@@ -50,6 +56,23 @@ const OVERHEAD_BUCKETS = [
   0.1,
 ];
 
+/**
+ * The series one kind of request records into, resolved once per combination of route,
+ * endpoint, model and status class (all bounded labels) instead of once per request.
+ */
+interface RequestSeries {
+  readonly endpoint: string;
+  readonly model: string;
+  readonly requests: CounterSeries;
+  readonly duration: HistogramSeries;
+  readonly overhead: HistogramSeries;
+  // Created on first use, so series that never recorded anything are not exposed.
+  ttft?: HistogramSeries;
+  promptTokens?: CounterSeries;
+  completionTokens?: CounterSeries;
+  estimatedCompletionTokens?: CounterSeries;
+}
+
 /** Options for {@linkcode Telemetry}. */
 export interface TelemetryOptions {
   registry: Registry;
@@ -73,6 +96,7 @@ export class Telemetry {
   readonly startedAt: number;
   readonly #options: TelemetryOptions;
   readonly #models = new ModelStatistics();
+  readonly #series = new Map<string, RequestSeries>();
   #requests = 0;
   #errors = 0;
 
@@ -159,6 +183,28 @@ export class Telemetry {
     return this.#models.snapshot();
   }
 
+  #seriesFor(route: string, endpoint: string, model: string, status: number): RequestSeries {
+    const statusClass = `${Math.floor(status / 100)}xx`;
+    const key = `${route}\u0000${endpoint}\u0000${model}\u0000${statusClass}`;
+    let series = this.#series.get(key);
+    if (!series) {
+      series = {
+        endpoint,
+        model,
+        requests: this.#requestsTotal.series({ route, endpoint, model, status_class: statusClass }),
+        duration: this.#duration.series({ route, endpoint }),
+        overhead: this.#overhead.series({ route }),
+      };
+      this.#series.set(key, series);
+    }
+    return series;
+  }
+
+  #tokenSeries(series: RequestSeries, type: string, estimated: boolean): CounterSeries {
+    const { endpoint, model } = series;
+    return this.#tokens.series({ endpoint, model, type, estimated: String(estimated) });
+  }
+
   /** Records one finished request everywhere. */
   observe(record: RequestRecord): void {
     const model = this.modelLabel(record);
@@ -169,33 +215,32 @@ export class Telemetry {
     const durationMs = endedAt - record.startedAt;
     this.#requests++;
     if (fault) this.#errors++;
-    this.#requestsTotal.inc({
-      route,
-      endpoint,
-      model,
-      status_class: `${Math.floor(record.status / 100)}xx`,
-    });
+    const series = this.#seriesFor(route, endpoint, model, record.status);
+    series.requests.value++;
     if (fault) this.#errorsTotal.inc({ route, fault });
     for (const failover of record.failovers) {
       this.#failovers.inc({ endpoint: failover.endpoint, reason: failover.reason });
     }
-    this.#duration.observe({ route, endpoint }, durationMs / 1000);
+    series.duration.observe(durationMs / 1000);
     const overhead = record.overheadMs;
-    if (overhead !== undefined) this.#overhead.observe({ route }, overhead / 1000);
+    if (overhead !== undefined) series.overhead.observe(overhead / 1000);
     if (record.outcome) this.#outcomes.inc({ outcome: record.outcome });
     const usage = record.usage;
     const ttftMs = usage?.contentEvents
       ? (usage.firstTokenAt ?? record.startedAt) - record.startedAt
       : undefined;
-    if (ttftMs !== undefined) this.#ttft.observe({ endpoint, model }, ttftMs / 1000);
+    if (ttftMs !== undefined) {
+      (series.ttft ??= this.#ttft.series({ endpoint, model })).observe(ttftMs / 1000);
+    }
     if (usage?.promptTokens !== undefined) {
-      this.#tokens.inc({ endpoint, model, type: "prompt", estimated: "false" }, usage.promptTokens);
+      series.promptTokens ??= this.#tokenSeries(series, "prompt", false);
+      series.promptTokens.value += usage.promptTokens;
     }
     if (usage?.completionTokens !== undefined) {
-      this.#tokens.inc(
-        { endpoint, model, type: "completion", estimated: String(usage.estimated) },
-        usage.completionTokens,
-      );
+      const tokens = usage.estimated
+        ? series.estimatedCompletionTokens ??= this.#tokenSeries(series, "completion", true)
+        : series.completionTokens ??= this.#tokenSeries(series, "completion", false);
+      tokens.value += usage.completionTokens;
     }
     if (model !== "none" && model !== "unknown") {
       this.#models.observe({

@@ -70,6 +70,20 @@ const CLIENT_RESPONSE_DROP: ReadonlySet<string> = new Set([
   ...STRIPPED_FROM_UPSTREAM,
 ]);
 
+const entryCache = new WeakMap<Headers, readonly [string, string][]>();
+
+/**
+ * A request's headers as name/value pairs, read once per request: iterating a `Headers`
+ * sorts and lower-cases it each time (about 3 us for five headers on Deno 2.9, a tenth
+ * of that on Bun), and both the guard (header size) and upstream shaping need them.
+ * Only for headers nobody changes afterwards (a client request's).
+ */
+export function headerEntries(headers: Headers): readonly [string, string][] {
+  let entries = entryCache.get(headers);
+  if (!entries) entryCache.set(headers, entries = [...headers]);
+  return entries;
+}
+
 function connectionListed(headers: Headers): string[] {
   const value = headers.get("connection");
   return value ? value.split(",").map((name) => name.trim().toLowerCase()) : [];
@@ -99,7 +113,7 @@ export function upstreamRequestHeaders(
 ): Record<string, string> {
   const out: Record<string, string> = Object.create(null);
   const listed = connectionListed(client);
-  for (const [name, value] of client) {
+  for (const [name, value] of headerEntries(client)) {
     if (UPSTREAM_REQUEST_DROP.has(name) || name.startsWith("x-olla-") || listed.includes(name)) {
       continue;
     }
@@ -114,7 +128,8 @@ export function upstreamRequestHeaders(
   if (info.host) out["x-forwarded-host"] = info.host;
   const via = out["via"];
   out["via"] = via ? `${via}, ${VIA}` : VIA;
-  for (const [name, value] of info.endpointHeaders) out[name.toLowerCase()] = value;
+  // Endpoint header names are lower-cased once, when the endpoint is built.
+  for (const [name, value] of info.endpointHeaders) out[name] = value;
   return out;
 }
 

@@ -24,8 +24,9 @@ export const OLLA = {
   targetEndpoint: "x-olla-target-endpoint",
 } as const;
 
+/** Milliseconds with at most three decimals and no trailing zeros (`12.5`, `8`). */
 function ms(value: number): string {
-  return value.toFixed(3).replace(/\.?0+$/, "");
+  return String(Math.round(value * 1000) / 1000);
 }
 
 /**

@@ -106,7 +106,10 @@ export class Endpoint implements EndpointView {
 export function endpointHeaders(
   config: Pick<EndpointConfig, "auth" | "headers">,
 ): [string, string][] {
-  const out: [string, string][] = Object.entries(config.headers);
+  // Lower-cased once here, so each upstream request can set them as they are.
+  const out: [string, string][] = Object.entries(config.headers).map((
+    [name, value],
+  ) => [name.toLowerCase(), value]);
   const auth = config.auth;
   if (auth?.type === "bearer" && auth.token) out.push(["authorization", `Bearer ${auth.token}`]);
   if (auth?.type === "api_key" && auth.key) out.push([auth.header.toLowerCase(), auth.key]);

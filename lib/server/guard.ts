@@ -19,6 +19,7 @@ import type { KeyAuthenticator } from "./auth.ts";
 import type { RateDecision, RateLimiter } from "./rate_limit.ts";
 import { type Cidr, ipInAny } from "../cidr.ts";
 import { OllaError } from "../errors.ts";
+import { headerEntries } from "../proxy/headers.ts";
 
 /** Collaborators of {@linkcode createGuard}. */
 export interface GuardDeps {
@@ -37,7 +38,9 @@ const LIVENESS = "/internal/health";
 /** Approximate size of the request head: request line and every header line. */
 export function headerBytes(request: Request): number {
   let total = request.method.length + request.url.length + 12;
-  for (const [name, value] of request.headers) total += name.length + value.length + 4;
+  for (const [name, value] of headerEntries(request.headers)) {
+    total += name.length + value.length + 4;
+  }
   return total;
 }
 
