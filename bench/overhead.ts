@@ -12,7 +12,10 @@
  * log writer into an output that discards), except that rate limits are off;
  * `--no-access-log` turns the access log off.
  *
- * `deno run -A bench/overhead.ts [requests] [--no-access-log]` or `bun bench/overhead.ts ...`;
+ * `--stream` answers every request with a 100-frame SSE stream and reports the cost per
+ * frame: olla-ts's stream stage and usage observer, without sockets.
+ *
+ * `deno run -A bench/overhead.ts [requests] [--no-access-log] [--stream]` or `bun bench/overhead.ts ...`;
  * prints one JSON line.
  */
 import { args, CHAT_ANSWER, MODEL_LIST } from "./_shared.ts";
@@ -27,6 +30,33 @@ import { createService } from "../lib/startup/service.ts";
 
 const REQUESTS = Number(args.find((arg) => /^\d+$/.test(arg)) ?? 100_000);
 const ACCESS_LOG = !args.includes("--no-access-log");
+/** With `--stream`, each answer is an SSE stream of this many frames (`us_per_frame`). */
+const FRAMES = args.includes("--stream") ? 100 : 0;
+const encoder = new TextEncoder();
+const FRAME = encoder.encode(
+  `data: ${
+    JSON.stringify({
+      id: "chatcmpl-bench",
+      object: "chat.completion.chunk",
+      choices: [{ index: 0, delta: { content: "tok" }, finish_reason: null }],
+    })
+  }\n\n`,
+);
+const LAST_FRAMES = encoder.encode(
+  'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":100}}\n\ndata: [DONE]\n\n',
+);
+
+/** An SSE body of FRAMES frames, as a byte stream where the runtime has them (as fetch's is). */
+function sseBody(): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      controller.enqueue(sent++ < FRAMES ? FRAME.slice() : LAST_FRAMES.slice());
+      if (sent > FRAMES) controller.close();
+    },
+  });
+}
 const CONCURRENCY = 32;
 const UPSTREAM = "http://127.0.0.1:18400";
 
@@ -42,6 +72,11 @@ function upstreamFetch(input: RequestInfo | URL): Promise<Response> {
     : path === "/health"
     ? '{"status":"healthy","message":"Engine is healthy."}'
     : CHAT_ANSWER;
+  if (FRAMES > 0 && path === "/v1/chat/completions") {
+    return Promise.resolve(
+      new Response(sseBody(), { headers: { "content-type": "text/event-stream" } }),
+    );
+  }
   return Promise.resolve(
     new Response(body, {
       headers: {
@@ -125,4 +160,5 @@ console.log(JSON.stringify({
   concurrency: CONCURRENCY,
   access_log: ACCESS_LOG,
   us_per_request: Number((ms * 1000 / REQUESTS).toFixed(2)),
+  ...(FRAMES > 0 ? { us_per_frame: Number((ms * 1000 / REQUESTS / (FRAMES + 1)).toFixed(3)) } : {}),
 }));
