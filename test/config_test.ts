@@ -3,12 +3,7 @@ import { readFile } from "node:fs/promises";
 import { describe, test } from "node:test";
 import { ConfigError } from "../lib/config/config_error.ts";
 import { renderExample } from "../lib/config/example.ts";
-import {
-  loadConfig,
-  type LoadConfigOptions,
-  locateConfigFile,
-  parseConfig,
-} from "../lib/config/load.ts";
+import { loadConfig, type LoadConfigOptions, locateConfigFile, parseConfig } from "../lib/config/load.ts";
 import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
 import { ProfileSet } from "../lib/profiles/profile.ts";
 import { fixture } from "./_harness.ts";
@@ -54,7 +49,11 @@ discovery:
 
 describe("parseConfig() defaults", () => {
   test("with no file, listens on localhost:40114 with one LMDeploy endpoint on :23333", () => {
-    const { config, warnings, unsupported } = parse("");
+    // No source: the built-in defaults (an empty *file* is refused, see the drop-in tests).
+    const { config, warnings, unsupported } = parseConfig("", {
+      env: () => undefined,
+      knownTypes: KNOWN_TYPES,
+    });
     assert.equal(config.server.host, "localhost");
     assert.equal(config.server.port, 40114);
     assert.equal(config.server.shutdown_timeout, 10_000);

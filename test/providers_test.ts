@@ -40,7 +40,21 @@ function config(entries: string[], extra = ""): string {
 describe("built-in profiles", () => {
   test("cover every provider with a route prefix, health path and model list", () => {
     const names = BUILT_IN_PROFILES.map((profile) => profile.name);
-    assert.deepEqual(names, ["lmdeploy", ...KINDS]);
+    // Every type Olla ships (olla-compat.md §1.3), plus LMDeploy first.
+    assert.deepEqual(names, [
+      "lmdeploy",
+      "vllm",
+      "sglang",
+      "ollama",
+      "llamacpp",
+      "lm-studio",
+      "litellm",
+      "lemonade",
+      "docker-model-runner",
+      "vllm-mlx",
+      "omlx",
+      "openai-compatible",
+    ]);
     for (const profile of BUILT_IN_PROFILES) {
       assert.ok(profile.prefixes.length > 0, profile.name);
       assert.ok(profile.health.path.startsWith("/"), profile.name);
@@ -165,8 +179,9 @@ describe("providers", () => {
       ],
       ["POST", "/olla/ollama/api/embed", { model: MODEL_OF.ollama, input: "x" }, 200],
       ["POST", "/olla/ollama/api/show", { model: MODEL_OF.ollama }, 200],
-      ["POST", "/olla/ollama/api/pull", { model: "x" }, 403],
-      ["DELETE", "/olla/ollama/api/delete", { model: "x" }, 403],
+      // Olla's answer to model management through a multi-instance proxy.
+      ["POST", "/olla/ollama/api/pull", { model: "x" }, 501],
+      ["DELETE", "/olla/ollama/api/delete", { model: "x" }, 501],
       ["POST", "/olla/vllm/tokenize", { model: MODEL_OF.vllm, prompt: "x" }, 200],
       ["POST", "/olla/vllm/rerank", { model: MODEL_OF.vllm, query: "q", documents: [] }, 200],
       ["POST", "/olla/sglang/generate", { text: "x" }, 200],

@@ -6,18 +6,28 @@
  */
 import type { Issue } from "../schema/spec.ts";
 
-/** Thrown when the configuration cannot be used; carries one issue per problem. */
+/**
+ * Thrown when the configuration cannot be used; carries one issue per problem, and the
+ * warnings found on the way, so one run shows everything that needs fixing.
+ */
 export class ConfigError extends TypeError {
   readonly issues: readonly Issue[];
+  readonly warnings: readonly Issue[];
 
-  constructor(source: string, issues: readonly Issue[]) {
+  constructor(source: string, issues: readonly Issue[], warnings: readonly Issue[] = []) {
+    const lines = issues.map((issue) => `  - ${formatIssue(issue)}`);
+    if (warnings.length > 0) {
+      lines.push(`and ${warnings.length} warning${warnings.length === 1 ? "" : "s"}:`);
+      lines.push(...warnings.map((issue) => `  - ${formatIssue(issue)}`));
+    }
     super(
       `Cannot load configuration from ${source}: ${issues.length} problem${
         issues.length === 1 ? "" : "s"
-      }\n${issues.map((issue) => `  - ${formatIssue(issue)}`).join("\n")}`,
+      }\n${lines.join("\n")}`,
     );
     this.name = "ConfigError";
     this.issues = issues;
+    this.warnings = warnings;
   }
 }
 

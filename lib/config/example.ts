@@ -6,7 +6,7 @@
  * @module
  */
 import { configSpec } from "./schema.ts";
-import type { Fields, ListSpec, ObjectSpec } from "../schema/composites.ts";
+import { envNames, type Fields, type ListSpec, type ObjectSpec } from "../schema/composites.ts";
 import type { Spec } from "../schema/spec.ts";
 
 const HEADER = `# olla-ts configuration: every option with its default.
@@ -32,7 +32,8 @@ export function renderExample(): string {
 }
 
 function comment(spec: Spec<unknown>): string {
-  const env = spec.env ? ` (env ${spec.env})` : "";
+  const names = envNames(spec.env);
+  const env = names.length > 0 ? ` (env ${names.join(" or ")})` : "";
   return spec.doc || env ? ` # ${spec.doc}${env}` : "";
 }
 

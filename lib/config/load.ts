@@ -10,22 +10,14 @@
  * @module
  */
 import { ConfigError } from "./config_error.ts";
+import { nameEndpointIssues, normaliseEndpoints } from "./endpoints.ts";
 import { interpolate } from "./interpolate.ts";
+import type { LoadedConfig } from "./loaded.ts";
 import { type Config, configSpec } from "./schema.ts";
 import { resolveSecretFiles } from "./secrets.ts";
 import { validate } from "./validate.ts";
-import { type Issue, ParseContext } from "../schema/spec.ts";
+import { ParseContext } from "../schema/spec.ts";
 import { readYaml } from "../schema/yaml_source.ts";
-
-/** A configuration ready to run, with what the operator should be told about it. */
-export interface LoadedConfig {
-  readonly config: Config;
-  /** The file read, or `undefined` when built-in defaults were used. */
-  readonly source: string | undefined;
-  readonly warnings: readonly Issue[];
-  /** Keys present in the file that olla-ts accepts but does not act on. */
-  readonly unsupported: readonly { path: string; reason: string }[];
-}
 
 /** What the configuration needs to know of the profile set: which endpoint types exist. */
 export interface ProfileNames {
@@ -46,12 +38,21 @@ export interface LoadConfigOptions<P extends ProfileNames = ProfileNames> {
   loadProfiles: (config: Config) => Promise<P>;
 }
 
-/** Default file looked for in the working directory. */
-export const DEFAULT_CONFIG_FILE = "config.yaml";
+/**
+ * Files looked for, in this order, when neither `--config` nor `OLLA_CONFIG_FILE` names
+ * one: Olla's own search order (the first that exists is read; they are not layered).
+ */
+export const CONFIG_SEARCH_PATHS: readonly string[] = [
+  "config/config.local.yaml",
+  "config/config.yaml",
+  "config.yaml",
+  "default.yaml",
+];
 
 /**
- * Finds the configuration file: the flag, then `OLLA_CONFIG_FILE`, then `./config.yaml`.
- * A file named by the flag or the variable must exist.
+ * Finds the configuration file: the flag, then `OLLA_CONFIG_FILE`, then the first of
+ * {@linkcode CONFIG_SEARCH_PATHS} that exists. A file named by the flag or the variable
+ * must exist.
  *
  * @throws {ConfigError} when an explicitly named file does not exist.
  */
@@ -70,7 +71,8 @@ export async function locateConfigFile(
       message: `file "${named.path}" does not exist or is not a file`,
     }]);
   }
-  return await options.isFile(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined;
+  for (const path of CONFIG_SEARCH_PATHS) if (await options.isFile(path)) return path;
+  return undefined;
 }
 
 /**
@@ -89,7 +91,7 @@ export async function loadConfig<P extends ProfileNames>(
     parseConfig(text, { ...options, source, knownTypes: undefined }).config,
   );
   const loaded = parseConfig(text, { ...options, source, knownTypes: profiles.typeNames });
-  const config = await resolveSecretFiles(loaded.config, options.readTextFile, source);
+  const config = await resolveSecretFiles(loaded, options.readTextFile);
   return { ...loaded, config: deepFreeze(config), profiles };
 }
 
@@ -118,12 +120,53 @@ export function parseConfig(
         Array.isArray(yaml.value) ? "a list" : "a value"
       }`,
     );
+  } else if (options.source !== undefined) {
+    checkIsConfiguration(yaml.value as Record<string, unknown> | undefined, ctx);
   }
   const interpolated = interpolate(yaml.isMapping ? yaml.value ?? {} : {}, [], ctx);
-  const config = configSpec.parse(interpolated, [], ctx);
+  const config = normaliseEndpoints(configSpec.parse(interpolated, [], ctx), ctx);
   validate(config, ctx, options.knownTypes);
-  if (ctx.errors.length > 0) throw new ConfigError(label, ctx.errors);
-  return { config, source: options.source, warnings: ctx.warnings, unsupported: ctx.unsupported };
+  const names = config.discovery.static.endpoints.map((endpoint) => endpoint.name);
+  const errors = nameEndpointIssues(ctx.errors, names);
+  const warnings = nameEndpointIssues(ctx.warnings, names);
+  if (errors.length > 0) throw new ConfigError(label, errors, warnings);
+  return {
+    config,
+    source: options.source,
+    warnings,
+    unsupported: ctx.unsupported,
+    locate: yaml.locate,
+  };
+}
+
+/**
+ * Refuses a file that is not an olla-ts/Olla configuration (an empty file, Olla's
+ * models.yaml, a provider profile, endpoints at the top level), with a hint, instead of
+ * running it as "valid" with the built-in default endpoint.
+ */
+function checkIsConfiguration(value: Record<string, unknown> | undefined, ctx: ParseContext): void {
+  if (value === undefined) {
+    ctx.error(
+      [],
+      "the file is empty; a configuration has sections such as server:, proxy: and discovery:",
+    );
+    return;
+  }
+  const keys = Object.keys(value);
+  if ("endpoints" in value) {
+    ctx.error(["endpoints"], "endpoints belong under discovery: static: endpoints:");
+  }
+  const discovery = value.discovery as Record<string, unknown> | null | undefined;
+  if (discovery && typeof discovery === "object" && "endpoints" in discovery) {
+    ctx.error(["discovery", "endpoints"], "endpoints belong under discovery: static: endpoints:");
+  }
+  if (keys.some((key) => key in configSpec.fields) || "endpoints" in value) return;
+  const hint = "model_extraction" in value || "families" in value
+    ? "it looks like Olla's models.yaml (model unification rules), which olla-ts does not read"
+    : "routes" in value || "api" in value
+    ? "it looks like a provider profile; put it in the directory proxy.profiles_dir names"
+    : `none of its keys (${keys.slice(0, 5).join(", ")}) is a configuration section`;
+  ctx.error([], `this is not an olla-ts/Olla configuration: ${hint}`);
 }
 
 function deepFreeze<T>(value: T): T {

@@ -7,22 +7,28 @@
  */
 import { ConfigError } from "./config_error.ts";
 import type { Config } from "./schema.ts";
-import type { Issue } from "../schema/spec.ts";
+import { formatPath, type Issue, type Path } from "../schema/spec.ts";
+import { nameEndpointIssues } from "./endpoints.ts";
+import type { LoadedConfig } from "./loaded.ts";
 
-/** Replaces every `*_file` secret with the file's trimmed content. */
+/**
+ * Replaces every `*_file` secret with the file's trimmed content. Problems name the
+ * setting's `file:line:column`, and its endpoint by name.
+ */
 export async function resolveSecretFiles(
-  config: Config,
+  loaded: Pick<LoadedConfig, "config" | "source" | "warnings" | "locate">,
   readTextFile: (path: string) => Promise<string>,
-  source: string | undefined,
 ): Promise<Config> {
+  const { config } = loaded;
   const issues: Issue[] = [];
-  const read = async (file: string | undefined, path: string) => {
+  const read = async (file: string | undefined, path: Path) => {
     if (file === undefined) return undefined;
     try {
       return (await readTextFile(file)).trim();
     } catch (error) {
       issues.push({
-        path,
+        path: formatPath(path),
+        location: loaded.locate?.(path),
         message: `cannot read secret file "${file}": ${(error as Error).message}`,
       });
       return undefined;
@@ -32,7 +38,7 @@ export async function resolveSecretFiles(
     config.discovery.static.endpoints.map(async (endpoint, index) => {
       const auth = endpoint.auth;
       if (!auth) return endpoint;
-      const at = (field: string) => `discovery.static.endpoints[${index}].auth.${field}`;
+      const at = (field: string) => ["discovery", "static", "endpoints", index, "auth", field];
       return {
         ...endpoint,
         auth: {
@@ -47,10 +53,22 @@ export async function resolveSecretFiles(
   );
   const keys = await Promise.all(config.server.auth.keys.map(async (key, index) => ({
     ...key,
-    key: key.key ?? await read(key.key_file, `server.auth.keys[${index}].key_file`),
+    key: key.key ?? await read(key.key_file, ["server", "auth", "keys", index, "key_file"]),
   })));
-  const fileKeys = await readKeysFile(config.server.auth.keys_file, readTextFile, issues);
-  if (issues.length > 0) throw new ConfigError(source ?? "built-in defaults", issues);
+  const fileKeys = await readKeysFile(
+    config.server.auth.keys_file,
+    readTextFile,
+    issues,
+    loaded.locate?.(["server", "auth", "keys_file"]),
+  );
+  if (issues.length > 0) {
+    const names = config.discovery.static.endpoints.map((endpoint) => endpoint.name);
+    throw new ConfigError(
+      loaded.source ?? "built-in defaults",
+      nameEndpointIssues(issues, names),
+      loaded.warnings,
+    );
+  }
   return {
     ...config,
     server: { ...config.server, auth: { ...config.server.auth, keys: [...keys, ...fileKeys] } },
@@ -62,6 +80,8 @@ async function readKeysFile(
   file: string | undefined,
   readTextFile: (path: string) => Promise<string>,
   issues: Issue[],
+  /** Where the configuration names the file. */
+  location: string | undefined,
 ): Promise<Config["server"]["auth"]["keys"]> {
   if (file === undefined) return [];
   let text: string;
@@ -70,6 +90,7 @@ async function readKeysFile(
   } catch (error) {
     issues.push({
       path: "server.auth.keys_file",
+      location,
       message: `cannot read "${file}": ${(error as Error).message}`,
     });
     return [];
@@ -82,8 +103,8 @@ async function readKeysFile(
     if (!name || !key || (flag !== undefined && flag !== "admin")) {
       issues.push({
         path: "server.auth.keys_file",
-        location: `${file}:${index + 1}`,
-        message: "expected 'name:key' or 'name:key:admin'",
+        location: `${file}:${index + 1}:1`,
+        message: `line ${index + 1} of the keys file: expected 'name:key' or 'name:key:admin'`,
       });
       return;
     }

@@ -7,6 +7,8 @@
 import type { Config } from "./schema.ts";
 import { parseCidr } from "../cidr.ts";
 import type { ParseContext, Path } from "../schema/spec.ts";
+import { nearestKey } from "../schema/suggest.ts";
+import { AUTO_TYPE } from "./endpoints.ts";
 
 /** Cross-field checks the schema cannot express. */
 export function validate(
@@ -17,7 +19,7 @@ export function validate(
   const seen = new Map<string, number>();
   config.discovery.static.endpoints.forEach((endpoint, index) => {
     const path = ["discovery", "static", "endpoints", index];
-    if (endpoint.name.trim() === "") ctx.error([...path, "name"], "every endpoint needs a name");
+
     const first = seen.get(endpoint.name);
     if (first !== undefined) {
       ctx.error(
@@ -28,12 +30,13 @@ export function validate(
       seen.set(endpoint.name, index);
     }
     validateUrl(endpoint.url, [...path, "url"], ctx);
-    if (knownTypes && !knownTypes.includes(endpoint.type)) {
+    if (knownTypes && endpoint.type !== AUTO_TYPE && !knownTypes.includes(endpoint.type)) {
+      const suggestion = nearestKey(endpoint.type, knownTypes);
       ctx.error(
         [...path, "type"],
-        endpoint.type === ""
-          ? `every endpoint needs a type: one of ${knownTypes.join(", ")}`
-          : `unknown endpoint type "${endpoint.type}": expected one of ${knownTypes.join(", ")}`,
+        `unknown endpoint type "${endpoint.type}": expected one of ${
+          [...knownTypes, AUTO_TYPE].join(", ")
+        }${suggestion ? `; did you mean "${suggestion}"?` : ""}`,
       );
     }
     if (endpoint.check_timeout > endpoint.check_interval) {

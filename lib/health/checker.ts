@@ -6,10 +6,13 @@
  *
  * @module
  */
+import { detectProfile } from "./detect.ts";
 import { probeEndpoint } from "./probe.ts";
 import type { Clock, TimerId } from "../clock.ts";
 import type { Logger } from "../log.ts";
-import type { ProbeResult } from "../registry/endpoint.ts";
+import { BUILT_IN_PROFILES, UNDETECTED_PROFILE } from "../profiles/built_in.ts";
+import { ProfileSet } from "../profiles/profile.ts";
+import type { EndpointView, ProbeResult } from "../registry/endpoint.ts";
 import { isLive } from "../registry/endpoint_state.ts";
 import type { Registry } from "../registry/registry.ts";
 
@@ -47,6 +50,8 @@ export interface HealthCheckerOptions {
   logger: Logger;
   /** @default {Math.random} */
   random?: () => number;
+  /** The profiles `auto` endpoints are recognised among. @default the built-ins */
+  profiles?: ProfileSet;
   /**
    * Called after each probe that found the endpoint reachable (routable or asleep), with
    * whether it had just recovered; model discovery hangs off this.
@@ -112,6 +117,20 @@ export class HealthChecker {
     const endpoint = registry.get(name);
     if (!endpoint) throw new RangeError(`Cannot probe endpoint "${name}": it is not registered`);
     const started = clock.now();
+    if (endpoint.profile === UNDETECTED_PROFILE && !(await this.#detect(endpoint))) {
+      const delay = nextProbeDelay({
+        intervalMs: endpoint.config.check_interval,
+        consecutiveFailures: endpoint.consecutiveProbeFailures,
+        elapsedMs: clock.now() - started,
+        random: this.#options.random ?? Math.random,
+      });
+      if (!this.#stopped && !this.#timers.has(name)) this.#schedule(name, delay);
+      return {
+        status: endpoint.status,
+        latencyMs: clock.now() - started,
+        error: endpoint.lastError,
+      };
+    }
     const previous = endpoint.status;
     const result = await probeEndpoint(endpoint, { fetch, clock });
     const { recovered } = registry.applyProbe(name, result);
@@ -136,5 +155,23 @@ export class HealthChecker {
       this.#options.onReachable?.(name, recovered);
     }
     return result;
+  }
+
+  /** Recognises an `auto` endpoint's type; `true` once it has one. */
+  async #detect(endpoint: EndpointView): Promise<boolean> {
+    const { registry, fetch, clock, logger } = this.#options;
+    const profiles = this.#options.profiles ?? new ProfileSet(BUILT_IN_PROFILES);
+    const found = await detectProfile(endpoint, { fetch, clock, profiles });
+    if ("error" in found) {
+      registry.reportUndetected(endpoint.name, found.error);
+      logger.debug("endpoint type not detected yet", {
+        endpoint: endpoint.name,
+        error: found.error,
+      });
+      return false;
+    }
+    registry.setDetectedProfile(endpoint.name, found.profile);
+    logger.info("endpoint type detected", { endpoint: endpoint.name, type: found.profile.name });
+    return true;
   }
 }

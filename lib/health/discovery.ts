@@ -106,6 +106,8 @@ export class ModelDiscovery {
 
   #refreshAll(includeUnknown: boolean): void {
     for (const endpoint of this.#options.registry.endpoints) {
+      // An `auto` endpoint is read once its type (and so its model-list format) is known.
+      if (endpoint.status === "detecting") continue;
       if (includeUnknown || isReachable(endpoint)) this.refresh(endpoint.name);
     }
     if (!this.#stopped) {

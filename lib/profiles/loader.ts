@@ -11,6 +11,7 @@ import { type Profile, profileFromData, ProfileSet, profileSpec } from "./profil
 import { globFilter } from "../glob.ts";
 import { type Issue, ParseContext } from "../schema/spec.ts";
 import { readYaml } from "../schema/yaml_source.ts";
+import { fromOllaProfile, isOllaProfile } from "./olla_profile.ts";
 
 /** Thrown when a profile file or the resulting set is unusable; one issue per problem. */
 export class ProfileError extends TypeError {
@@ -41,8 +42,18 @@ export interface LoadProfilesOptions {
   readTextFile: (path: string) => Promise<string>;
 }
 
-/** Parses one profile file; problems go to `issues`. */
-export function parseProfileFile(text: string, path: string, issues: Issue[]): Profile | undefined {
+/**
+ * Parses one profile file, in olla-ts's shape or Olla's; problems go to `issues`,
+ * warnings (ignored Olla sections) to `warnings`. `builtIns` are the profiles an Olla
+ * file of the same name is laid over.
+ */
+export function parseProfileFile(
+  text: string,
+  path: string,
+  issues: Issue[],
+  warnings: Issue[] = issues,
+  builtIns: ReadonlyMap<string, Profile> = new Map(),
+): Profile | undefined {
   const yaml = readYaml(text, path);
   if (yaml.syntaxErrors.length > 0) {
     issues.push(...yaml.syntaxErrors);
@@ -57,7 +68,26 @@ export function parseProfileFile(text: string, path: string, issues: Issue[]): P
     });
     return undefined;
   }
-  const profile = profileFromData(profileSpec.parse(yaml.value, [], ctx), path, ctx);
+  let data: unknown = yaml.value;
+  let olla = false;
+  if (isOllaProfile(yaml.value)) {
+    olla = true;
+    const raw = yaml.value as Record<string, unknown>;
+    data = fromOllaProfile(raw, builtIns.get(String(raw.name)), ctx);
+    // Olla's unknown keys and ignored sections are warnings: Olla itself ignores them.
+    warnings.push(
+      ...ctx.warnings.map((warning) => ({
+        ...warning,
+        location: warning.location ?? `${path}:1:1`,
+      })),
+    );
+    ctx.warnings.length = 0;
+  }
+  const profile = profileFromData(
+    profileSpec.parse(data, [], olla ? new ParseContext() : ctx),
+    path,
+    ctx,
+  );
   if (profile.name === "") ctx.error(["name"], "a profile needs a name");
   if (profile.routes.length === 0) ctx.error(["routes"], "a profile needs at least one route");
   for (const warning of ctx.warnings) issues.push(warning);
@@ -75,7 +105,9 @@ export function parseProfileFile(text: string, path: string, issues: Issue[]): P
  */
 export async function loadProfiles(options: LoadProfilesOptions): Promise<ProfileSet> {
   const issues: Issue[] = [];
-  const byName = new Map(BUILT_IN_PROFILES.map((profile) => [profile.name, profile]));
+  const warnings: Issue[] = [];
+  const builtIns = new Map(BUILT_IN_PROFILES.map((profile) => [profile.name, profile]));
+  const byName = new Map(builtIns);
   if (options.dir !== undefined) {
     let files: string[];
     try {
@@ -88,7 +120,8 @@ export async function loadProfiles(options: LoadProfilesOptions): Promise<Profil
     }
     for (const file of files) {
       const path = `${options.dir.replace(/\/+$/, "")}/${file}`;
-      const profile = parseProfileFile(await options.readTextFile(path), path, issues);
+      const text = await options.readTextFile(path);
+      const profile = parseProfileFile(text, path, issues, warnings, builtIns);
       if (profile) byName.set(profile.name, profile);
     }
   }
@@ -119,5 +152,5 @@ export async function loadProfiles(options: LoadProfilesOptions): Promise<Profil
     }
   }
   if (errors.length > 0) throw new ProfileError(errors);
-  return new ProfileSet(profiles);
+  return new ProfileSet(profiles, warnings);
 }

@@ -38,23 +38,46 @@ export function parseModelList(format: ModelListFormat, body: unknown): ModelCar
   return cards;
 }
 
+/** Whether a card came from an OpenAI-style list (it has the fields that shape requires). */
+function isOpenAiCard(card: ModelCard): boolean {
+  return "id" in card.raw && "object" in card.raw;
+}
+
 /**
  * Renders cards in a model-list format, the inverse of {@linkcode parseModelList}: each
- * card as its backend reported it, with the fields the format requires filled in when a
- * card came from another kind of backend.
+ * card as its backend reported it when it already has that shape (LMDeploy's cards keep
+ * `root`, `permission`, ...), else built from what the card knows: OpenAI's four fields
+ * for an Ollama card, LM Studio's `type` and `state` for another backend's card.
  */
 export function renderModelList(format: ModelListFormat, cards: readonly ModelCard[]): unknown {
   if (format === "ollama") {
     return { models: cards.map((card) => ({ name: card.id, model: card.id, ...card.raw })) };
   }
+  if (format === "lmstudio") {
+    return {
+      object: "list",
+      data: cards.map((card) =>
+        "state" in card.raw
+          ? card.raw
+          : { ...openAiModel(card, "olla"), type: "llm", state: "not-loaded" }
+      ),
+    };
+  }
   return {
     object: "list",
-    data: cards.map((card) =>
-      "id" in card.raw && "object" in card.raw
-        ? card.raw
-        : { id: card.id, object: "model", owned_by: "olla-ts", ...card.raw }
-    ),
+    data: cards.map((card) => isOpenAiCard(card) ? card.raw : openAiModel(card, "olla")),
   };
+}
+
+/** A card's creation time in Unix seconds: its own `created`, or Ollama's `modified_at`. */
+export function createdOf(card: ModelCard): number | undefined {
+  const { created, modified_at: modified } = card.raw;
+  if (typeof created === "number") return created;
+  if (typeof modified === "string") {
+    const ms = Date.parse(modified);
+    if (!Number.isNaN(ms)) return Math.floor(ms / 1000);
+  }
+  return undefined;
 }
 
 /** An OpenAI model object for a card. */
@@ -63,7 +86,7 @@ export function openAiModel(card: ModelCard, fallbackOwner: string) {
   return {
     id: card.id,
     object: "model",
-    created: typeof raw.created === "number" ? raw.created : Math.floor(Date.now() / 1000),
+    created: createdOf(card) ?? Math.floor(Date.now() / 1000),
     owned_by: typeof raw.owned_by === "string" ? raw.owned_by : fallbackOwner,
   };
 }

@@ -4,13 +4,12 @@
  * health and model list live and how to read them. Adding a provider means adding a
  * profile (built in here, or a YAML file in `proxy.profiles_dir` with the same fields),
  * not code, unless its wire format truly differs.
-
  *
  * @module
  */
-import { list, obj } from "../schema/composites.ts";
+import { list, obj, optObj } from "../schema/composites.ts";
 import { bool, num, optional, optStr, str } from "../schema/scalars.ts";
-import { ParseContext, type Path, type SpecType } from "../schema/spec.ts";
+import { type Issue, ParseContext, type Path, type SpecType } from "../schema/spec.ts";
 
 /** What olla-ts does with a request to a profile path. */
 export type RouteAction =
@@ -46,6 +45,8 @@ export interface RouteRule {
   /** For `refuse`: the status and message of the answer. */
   readonly status?: number;
   readonly message?: string;
+  /** For `models`: the list shape, when not the profile's own (Ollama's `v1/models` is OpenAI's). */
+  readonly format?: ModelListFormat;
 }
 
 /** How a health answer is read. */
@@ -59,10 +60,28 @@ export type HealthFormat =
 
 /** How a model list is read and written. */
 export type ModelListFormat =
-  /** `{"data":[{"id":...}, ...]}` (OpenAI, LMDeploy, vLLM, SGLang, llama.cpp, LM Studio). */
+  /** `{"data":[{"id":...}, ...]}` (OpenAI, LMDeploy, vLLM, SGLang, llama.cpp, ...). */
   | "openai"
   /** Ollama's `{"models":[{"name":...}, ...]}`. */
-  | "ollama";
+  | "ollama"
+  /** LM Studio's `/api/v0/models`: OpenAI's list with `type`, `state`, `arch`, ... per model. */
+  | "lmstudio";
+
+const MODEL_LIST_FORMATS: readonly ModelListFormat[] = ["openai", "ollama", "lmstudio"];
+
+/** Native Anthropic Messages support of an engine (its passthrough target). */
+export interface AnthropicSupport {
+  /** Path of the engine's own `/v1/messages`. */
+  readonly messagesPath: string;
+  /** Whether the engine also serves `<messages path>/count_tokens`. */
+  readonly tokenCount: boolean;
+}
+
+/** How an endpoint of unknown type is recognised as this type: a GET whose JSON has `field`. */
+export interface Detection {
+  readonly path: string;
+  readonly field: string;
+}
 
 /** A provider profile. */
 export interface Profile {
@@ -81,6 +100,13 @@ export interface Profile {
   /** Path that wakes a sleeping engine (POST). */
   readonly wakePath?: string;
   readonly models: { readonly path: string; readonly format: ModelListFormat };
+  /**
+   * Where the engine serves OpenAI's paths (`/api` puts `v1/chat/completions` at
+   * `/api/v1/chat/completions`); unified routes forward there. "" for the root.
+   */
+  readonly openaiBase: string;
+  readonly anthropic?: AnthropicSupport;
+  readonly detect?: Detection;
   readonly routes: readonly RouteRule[];
   /** Where the profile came from: `built-in` or a file path. */
   readonly source: string;
@@ -112,8 +138,17 @@ export const profileSpec = obj({
   wake_path: optStr({ doc: "path that wakes a sleeping engine" }),
   models: obj({
     path: str({ default: "/v1/models", doc: "model list path" }),
-    format: str({ default: "openai", oneOf: ["openai", "ollama"], doc: "model list shape" }),
+    format: str({ default: "openai", oneOf: MODEL_LIST_FORMATS, doc: "model list shape" }),
   }),
+  openai_base: str({ default: "", doc: "where the engine serves OpenAI's paths, e.g. /api" }),
+  anthropic: optObj({
+    messages_path: str({ default: "/v1/messages", doc: "the engine's Messages API path" }),
+    token_count: bool({ default: false, doc: "whether <messages_path>/count_tokens exists" }),
+  }, { doc: "native Anthropic Messages support" }),
+  detect: optObj({
+    path: str({ default: "", doc: "path probed to recognise this type" }),
+    field: str({ default: "", doc: "JSON key its answer has" }),
+  }, { doc: "how an endpoint of type auto is recognised" }),
   routes: list(
     obj({
       path: str({ default: "", doc: "path after the prefix" }),
@@ -121,6 +156,7 @@ export const profileSpec = obj({
       methods: optional(list(str({ default: "", doc: "" }), { default: [], doc: "" })),
       status: optional(num({ default: 404, min: 400, max: 599, doc: "" })),
       message: optStr({ doc: "" }),
+      format: optional(str({ default: "openai", oneOf: MODEL_LIST_FORMATS, doc: "" })),
     }),
     { default: [], doc: "the paths clients may use" },
   ),
@@ -192,6 +228,12 @@ export function profileFromData(
     sleepProbePath: data.sleep_probe_path,
     wakePath: data.wake_path,
     models: { path: data.models.path, format: data.models.format },
+    openaiBase: data.openai_base.replace(/\/+$/, ""),
+    anthropic: data.anthropic && {
+      messagesPath: data.anthropic.messages_path,
+      tokenCount: data.anthropic.token_count,
+    },
+    detect: data.detect && { path: data.detect.path, field: data.detect.field },
     routes,
     source,
   };
@@ -219,9 +261,12 @@ export class ProfileSet {
   readonly #byType = new Map<string, Profile>();
   readonly #byPrefix = new Map<string, Profile>();
   readonly all: readonly Profile[];
+  /** What loading the profiles had to say without refusing them (ignored Olla sections). */
+  readonly warnings: readonly Issue[];
 
-  constructor(profiles: readonly Profile[]) {
+  constructor(profiles: readonly Profile[], warnings: readonly Issue[] = []) {
     this.all = profiles;
+    this.warnings = warnings;
     for (const profile of profiles) {
       for (const name of [profile.name, ...profile.aliases]) this.#byType.set(name, profile);
       for (const prefix of profile.prefixes) this.#byPrefix.set(prefix, profile);

@@ -25,6 +25,7 @@ export interface ProbeResult {
 /** Read-only view of an endpoint's state. */
 export interface EndpointView extends EndpointState {
   readonly name: string;
+  /** The type it serves as: its profile's name (`auto` until a probe recognises it). */
   readonly type: string;
   readonly profile: Profile;
   readonly config: EndpointConfig;
@@ -76,12 +77,15 @@ export class Endpoint implements EndpointView {
   readonly address: { readonly hostname: string; readonly port: number };
   readonly breaker: CircuitBreaker;
   readonly keepModel: (id: string) => boolean;
+  /** The profile of its type; set by the registry when an `auto` endpoint is recognised. */
+  profile: Profile;
 
   constructor(
     readonly config: EndpointConfig,
-    readonly profile: Profile,
+    profile: Profile,
     breaker: CircuitBreaker,
   ) {
+    this.profile = profile;
     this.outboundHeaders = endpointHeaders(config);
     const url = new URL(config.url);
     this.baseUrl = config.preserve_path ? url.href.replace(/\/+$/, "") : url.origin;

@@ -10,6 +10,8 @@
 export type EndpointStatus =
   /** Not probed yet. */
   | "unknown"
+  /** Configured as `type: auto` (or without a type) and not recognised yet. */
+  | "detecting"
   | "healthy"
   /** Answering, but slowly. */
   | "busy"
@@ -35,6 +37,7 @@ export const TRAFFIC_WEIGHT: Readonly<Record<EndpointStatus, number>> = {
   healthy: 1,
   unknown: 0.5,
   busy: 0.3,
+  detecting: 0,
   sleeping: 0,
   loading: 0,
   unhealthy: 0,
@@ -82,7 +85,7 @@ export function isLive(endpoint: EndpointState, now: number): boolean {
  */
 export function isReachable(endpoint: Pick<EndpointState, "status">): boolean {
   return endpoint.status !== "offline" && endpoint.status !== "config_error" &&
-    endpoint.status !== "unhealthy";
+    endpoint.status !== "unhealthy" && endpoint.status !== "detecting";
 }
 
 /**

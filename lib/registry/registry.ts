@@ -18,7 +18,9 @@ import {
 import type { Clock } from "../clock.ts";
 import type { EndpointConfig } from "../config/schema_endpoint.ts";
 import type { ModelCard } from "../profiles/model_lists.ts";
-import type { ProfileSet } from "../profiles/profile.ts";
+import { UNDETECTED_PROFILE } from "../profiles/built_in.ts";
+import type { Profile, ProfileSet } from "../profiles/profile.ts";
+import { AUTO_TYPE } from "../config/endpoints.ts";
 
 /** A status change, delivered to {@linkcode Registry.onChange} listeners. */
 export interface StatusChange {
@@ -47,13 +49,14 @@ export class Registry {
   constructor(configs: readonly EndpointConfig[], profiles: ProfileSet, options: RegistryOptions) {
     this.#clock = options.clock;
     this.#endpoints = configs.map((config) => {
-      const profile = profiles.forType(config.type);
+      const detect = config.type === AUTO_TYPE;
+      const profile = detect ? UNDETECTED_PROFILE : profiles.forType(config.type);
       if (!profile) {
         throw new TypeError(
           `Cannot register endpoint "${config.name}": unknown type "${config.type}"`,
         );
       }
-      return new Endpoint(
+      const endpoint = new Endpoint(
         config,
         profile,
         new CircuitBreaker({
@@ -61,6 +64,8 @@ export class Registry {
           cooldownMs: options.breakerCooldownMs,
         }),
       );
+      if (detect) endpoint.status = "detecting";
+      return endpoint;
     });
     for (const endpoint of this.#endpoints) this.#byName.set(endpoint.name, endpoint);
   }
@@ -159,6 +164,26 @@ export class Registry {
   /** Records when the next probe is due, for status output. */
   setNextCheck(name: string, at: number): void {
     this.#require(name).nextCheckAt = at;
+  }
+
+  /**
+   * An `auto` endpoint was recognised as `profile`'s type: it takes that type's routes,
+   * health check and model list from now on, and is probed as one.
+   */
+  setDetectedProfile(name: string, profile: Profile): void {
+    const endpoint = this.#require(name);
+    endpoint.profile = profile;
+    endpoint.lastError = undefined;
+    endpoint.consecutiveProbeFailures = 0;
+    this.#setStatus(endpoint, "unknown");
+  }
+
+  /** An `auto` endpoint's type could not be recognised yet. */
+  reportUndetected(name: string, detail: string): void {
+    const endpoint = this.#require(name);
+    endpoint.lastCheckAt = this.#clock.now();
+    endpoint.lastError = detail;
+    endpoint.consecutiveProbeFailures++;
   }
 
   // --- reports from model discovery ----------------------------------------------------

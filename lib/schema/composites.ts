@@ -15,6 +15,11 @@ import {
 } from "./spec.ts";
 import { nearestKey } from "./suggest.ts";
 
+/** A spec's environment variables as a list. */
+export function envNames(env: string | readonly string[] | undefined): readonly string[] {
+  return env === undefined ? [] : typeof env === "string" ? [env] : env;
+}
+
 /** A list spec, kept so the example renderer can walk its items. */
 export interface ListSpec<T> extends Spec<readonly T[]> {
   readonly of: Spec<T>;
@@ -30,6 +35,7 @@ export function list<T>(
     doc: options.doc,
     env: options.env,
     unsupported: options.unsupported,
+    fits: options.fits,
     example: options.example,
     fallback: options.default,
     show: (value) => `[${value.map((item) => of.show(item)).join(", ")}]`,
@@ -57,6 +63,7 @@ export function map<T>(
     kind: "map",
     doc: options.doc,
     unsupported: options.unsupported,
+    fits: options.fits,
     example: options.example,
     fallback: {},
     show: () => "{}",
@@ -109,16 +116,16 @@ export function obj<F extends Fields>(
     }
     const out: Record<string, unknown> = {};
     for (const [key, spec] of Object.entries(fields)) {
-      const envValue = spec.env === undefined ? undefined : ctx.env(spec.env);
-      if (envValue !== undefined) {
-        out[key] = spec.parse(envValue, [spec.env as string], ctx);
+      const envName = envNames(spec.env).find((name) => ctx.env(name) !== undefined);
+      if (envName !== undefined) {
+        out[key] = spec.parse(ctx.env(envName), [envName], ctx);
         continue;
       }
       const value = record[key];
-      if (value !== undefined && spec.unsupported) {
+      out[key] = spec.parse(value, [...path, key], ctx);
+      if (value !== undefined && spec.unsupported && !spec.fits?.(out[key])) {
         ctx.unsupported.push({ path: formatPath([...path, key]), reason: spec.unsupported });
       }
-      out[key] = spec.parse(value, [...path, key], ctx);
     }
     return out as ObjectType<F>;
   };
@@ -127,6 +134,7 @@ export function obj<F extends Fields>(
     kind: "object",
     doc: options.doc,
     unsupported: options.unsupported,
+    fits: options.fits,
     example: options.example,
     fields,
     fallback,

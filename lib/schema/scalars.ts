@@ -5,6 +5,7 @@
  * @module
  */
 import { type CommonOptions, describe, type Spec } from "./spec.ts";
+import { nearestKey } from "./suggest.ts";
 import { formatDuration, parseDuration, parseSize } from "./units.ts";
 
 function scalarSpec<T>(
@@ -18,6 +19,7 @@ function scalarSpec<T>(
     doc: options.doc,
     env: options.env,
     unsupported: options.unsupported,
+    fits: options.fits,
     example: options.example,
     fallback: options.default,
     show,
@@ -56,7 +58,14 @@ export function str(
     }
     const value = options.aliases?.[String(raw)] ?? String(raw);
     if (options.oneOf && !options.oneOf.includes(value)) {
-      throw new RangeError(`${describe(raw)} is not one of ${options.oneOf.join(", ")}`);
+      const suggestion = nearestKey(value, [
+        ...options.oneOf,
+        ...Object.keys(options.aliases ?? {}),
+      ]);
+      const hint = suggestion === undefined
+        ? ""
+        : `; did you mean "${options.aliases?.[suggestion] ?? suggestion}"?`;
+      throw new RangeError(`${describe(raw)} is not one of ${options.oneOf.join(", ")}${hint}`);
     }
     return value;
   }, (value) => (value === "" ? '""' : JSON.stringify(value)));
@@ -87,6 +96,7 @@ export function opaque(options: CommonOptions): Spec<unknown> {
     kind: "opaque",
     doc: options.doc,
     unsupported: options.unsupported,
+    fits: options.fits,
     example: options.example,
     fallback: undefined,
     show: () => "{}",

@@ -71,10 +71,15 @@ export interface Spec<T> {
   readonly doc: string;
   /** The value used when the key is absent. */
   readonly fallback: T;
-  /** Environment variable that overrides this key after the file is read. */
-  readonly env?: string;
+  /** Environment variables that override this key after the file is read (first set wins). */
+  readonly env?: string | readonly string[];
   /** When set, the key is accepted but olla-ts does not act on it; says why. */
   readonly unsupported?: string;
+  /**
+   * For an `unsupported` key: values olla-ts already behaves as (Olla's `write_timeout: 0s`
+   * is olla-ts's only behaviour), which are accepted without being reported.
+   */
+  readonly fits?: (value: unknown) => boolean;
   /** YAML text shown (commented out) in the example when there is no default to show. */
   readonly example?: string;
   parse(raw: unknown, path: Path, ctx: ParseContext): T;
@@ -88,8 +93,9 @@ export type SpecType<S> = S extends Spec<infer T> ? T : never;
 /** Options every spec takes. */
 export interface CommonOptions {
   doc: string;
-  env?: string;
+  env?: string | readonly string[];
   unsupported?: string;
+  fits?: (value: unknown) => boolean;
   example?: string;
 }
 

@@ -8,7 +8,8 @@
 import type { CliOptions } from "./cli.ts";
 import type { Runtime } from "./runtime_api.ts";
 import { ConfigError, formatIssue } from "../config/config_error.ts";
-import { loadConfig, type LoadedConfig } from "../config/load.ts";
+import { loadConfig } from "../config/load.ts";
+import { type LoadedConfig } from "../config/loaded.ts";
 import { loadProfiles, ProfileError } from "../profiles/loader.ts";
 import type { ProfileSet } from "../profiles/profile.ts";
 

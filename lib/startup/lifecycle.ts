@@ -7,7 +7,7 @@
 import type { RunningServer, Runtime } from "./runtime_api.ts";
 import { sleep, systemClock } from "../clock.ts";
 import { formatIssue } from "../config/config_error.ts";
-import type { LoadedConfig } from "../config/load.ts";
+import type { LoadedConfig } from "../config/loaded.ts";
 import type { Logger } from "../log.ts";
 import { redactUrl } from "../observability/redact.ts";
 import type { InflightTracker } from "../server/inflight.ts";

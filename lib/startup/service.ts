@@ -94,6 +94,7 @@ export function createService(deps: ServiceDeps): Service {
   });
   const health = new HealthChecker({
     registry,
+    profiles,
     fetch,
     clock,
     logger,

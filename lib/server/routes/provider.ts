@@ -107,7 +107,10 @@ function providerHandler(deps: ProviderRouteDeps) {
         return sleepAnswer(scope, now);
       case "models":
         return Response.json(
-          renderModelList(profile.models.format, servableCards(scope, deps.wakeOnDemand, now)),
+          renderModelList(
+            rule.format ?? profile.models.format,
+            servableCards(scope, deps.wakeOnDemand, now),
+          ),
         );
       case "refuse":
         throw refusal(rule);
