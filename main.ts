@@ -30,7 +30,7 @@ const service = createService({
 });
 const serving = runtime.serve(serveOptions(config, service));
 serving.listening.then((server) => {
-  logStartup(logger, loaded, server);
+  logStartup(logger, loaded, server, runtime);
   service.start();
 });
 exitOnSignal(runtime, {
@@ -40,6 +40,13 @@ exitOnSignal(runtime, {
   background: service,
   shutdownTimeoutMs: config.server.shutdown_timeout,
   flushLogs: () => logWriter.close(),
+  finalStats: config.engineering.show_nerdstats
+    ? () => ({
+      ...service.telemetry.totals,
+      memory: runtime.memory(),
+      log_lines_dropped: logWriter.dropped,
+    })
+    : undefined,
 });
 
 export default serving.entry;

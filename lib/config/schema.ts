@@ -26,6 +26,9 @@ export const configSpec = obj({
       doc: "Olla's unused refresh interval",
       unsupported: "endpoints come from this file; see model_discovery.interval",
     }),
+    health_check: obj({
+      initial_delay: duration({ default: "0s", doc: "delay before the first health probes" }),
+    }),
     static: obj({
       endpoints: list(endpointSpec, {
         default: [
@@ -49,15 +52,19 @@ export const configSpec = obj({
       concurrent_workers: num({
         default: 5,
         min: 1,
-        doc: "parallel discoveries",
-        unsupported: "each endpoint discovers on its own schedule",
+        doc: "model lists read at once",
       }),
       retry_attempts: num({ default: 3, min: 0, doc: "retries of a failed model list request" }),
       retry_backoff: duration({ default: "1s", doc: "delay before a retry (doubles each time)" }),
     }),
   }),
   model_registry: obj({
-    type: str({ default: "memory", oneOf: ["memory"], doc: "only memory is available" }),
+    type: str({
+      default: "memory",
+      oneOf: ["memory"],
+      env: "OLLA_MODEL_REGISTRY_TYPE",
+      doc: "only memory is available",
+    }),
     enable_unifier: bool({
       default: true,
       env: "OLLA_MODEL_UNIFIER_ENABLED",
@@ -102,7 +109,7 @@ export const configSpec = obj({
       default: "info",
       oneOf: ["debug", "info", "warn", "error"],
       aliases: { warning: "warn" },
-      env: "OLLA_LOG_LEVEL",
+      env: ["OLLA_LOGGING_LEVEL", "OLLA_LOG_LEVEL"],
       doc: "debug, info, warn or error",
     }),
     format: str({
@@ -116,6 +123,7 @@ export const configSpec = obj({
       oneOf: ["stdout", "file"],
       doc: "where logs go",
       unsupported: "olla-ts logs to stdout; let systemd/journald keep files",
+      fits: (value) => value === "stdout",
     }),
   }),
   translators: opaque({
@@ -127,8 +135,7 @@ export const configSpec = obj({
     show_nerdstats: bool({
       default: false,
       env: "OLLA_SHOW_NERD_STATS",
-      doc: "print runtime stats at shutdown",
-      unsupported: "see /internal/process",
+      doc: "log runtime statistics (memory, requests) at shutdown",
     }),
   }),
 });

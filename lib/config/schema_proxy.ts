@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { list, obj } from "../schema/composites.ts";
+import { list, obj, optObj } from "../schema/composites.ts";
 import { bool, duration, num, optStr, size, str } from "../schema/scalars.ts";
 
 /** Load balancer names, with the spellings older Olla configs use. */
@@ -21,14 +21,14 @@ export const proxySpec = obj({
   engine: str({
     default: "olla",
     env: "OLLA_PROXY_ENGINE",
-    doc: "Olla's proxy engine choice",
-    unsupported: "olla-ts has a single streaming engine",
+    doc: "Olla's proxy engine (olla or sherpa); olla-ts has one engine, which streams like both",
   }),
   profile: str({
     default: "auto",
     env: "OLLA_PROXY_PROFILE",
-    doc: "Olla's flush profile",
-    unsupported: "olla-ts forwards every chunk as it arrives",
+    doc: "Olla's flush profile (auto, streaming, standard)",
+    unsupported: "olla-ts forwards every chunk as it arrives, as Olla's streaming profile does",
+    fits: (value) => value === "auto" || value === "streaming",
   }),
   load_balancer: str({
     default: "least-connections",
@@ -65,8 +65,8 @@ export const proxySpec = obj({
   tls_handshake_timeout: duration({
     default: "10s",
     env: "OLLA_PROXY_TLS_HANDSHAKE_TIMEOUT",
-    doc: "upstream TLS handshake limit",
-    unsupported: "covered by connection_timeout",
+    doc:
+      "upstream TLS handshake limit; olla-ts bounds connecting and the handshake together by connection_timeout",
   }),
   stream_buffer_size: size({
     default: 64 * 1024,
@@ -77,6 +77,21 @@ export const proxySpec = obj({
     default: 3,
     min: 0,
     doc: "extra attempts on other endpoints before the answer starts",
+  }),
+  retry: optObj({
+    enabled: bool({ default: true, doc: "fail over to another endpoint before the answer starts" }),
+    on_connection_failure: bool({
+      default: true,
+      doc: "fail over when the connection fails (refused, reset, timed out)",
+    }),
+    max_attempts: num({
+      default: 0,
+      min: 0,
+      doc: "attempts in all; 0 tries every candidate once (Olla's meaning)",
+    }),
+  }, {
+    doc: "Olla's retry block; when present it replaces max_retries",
+    example: "retry: { enabled: true, on_connection_failure: true, max_attempts: 0 }",
   }),
   retry_backoff: duration({
     default: "500ms",

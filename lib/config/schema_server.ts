@@ -28,19 +28,20 @@ export const serverSpec = obj({
   read_header_timeout: duration({
     default: "10s",
     env: "OLLA_SERVER_READ_HEADER_TIMEOUT",
-    doc: "time to receive request headers",
-    unsupported: "the Deno and Bun HTTP servers do not expose a header read timeout",
+    doc: "a client that has not sent its headers by then is disconnected (Bun; Deno has no hook)",
   }),
   write_timeout: duration({
     default: "0s",
     env: "OLLA_SERVER_WRITE_TIMEOUT",
     doc: "must stay 0 for streaming",
     unsupported: "olla-ts never limits writes; use proxy.response_timeout",
+    fits: (value) => value === 0,
   }),
   idle_timeout: duration({
     default: "0s",
     doc: "keep-alive idle time",
     unsupported: "the runtime's keep-alive handling applies",
+    fits: (value) => value === 0,
   }),
   shutdown_timeout: duration({
     default: "10s",

@@ -50,6 +50,8 @@ export interface HealthCheckerOptions {
   logger: Logger;
   /** @default {Math.random} */
   random?: () => number;
+  /** Delay before the first probes (`discovery.health_check.initial_delay`). @default {0} */
+  initialDelayMs?: number;
   /** The profiles `auto` endpoints are recognised among. @default the built-ins */
   profiles?: ProfileSet;
   /**
@@ -73,7 +75,8 @@ export class HealthChecker {
   /** Starts probing every endpoint now. */
   start(): void {
     this.#stopped = false;
-    for (const endpoint of this.#options.registry.endpoints) this.#schedule(endpoint.name, 0);
+    const delay = this.#options.initialDelayMs ?? 0;
+    for (const endpoint of this.#options.registry.endpoints) this.#schedule(endpoint.name, delay);
   }
 
   /** Stops all timers; probes in progress finish but schedule nothing. */

@@ -55,6 +55,8 @@ export interface ModelDiscoveryOptions {
   timeoutMs: number;
   retryAttempts: number;
   retryBackoffMs: number;
+  /** Model lists read at once (`concurrent_workers`). @default {Infinity} */
+  concurrency?: number;
 }
 
 /** Keeps every endpoint's model list current. */
@@ -64,6 +66,9 @@ export class ModelDiscovery {
   #timer: TimerId | undefined;
   #stopped = false;
   readonly #stop = new AbortController();
+  /** Reads running, and the ones waiting for a free worker. */
+  #active = 0;
+  readonly #waiting: (() => void)[] = [];
 
   constructor(options: ModelDiscoveryOptions) {
     this.#options = options;
@@ -89,7 +94,8 @@ export class ModelDiscovery {
     if (!this.#options.enabled) return Promise.resolve(false);
     const running = this.#inflight.get(name);
     if (running) return running;
-    const promise = this.#discover(name).finally(() => this.#inflight.delete(name));
+    const promise = this.#withWorker(() => this.#discover(name))
+      .finally(() => this.#inflight.delete(name));
     this.#inflight.set(name, promise);
     return promise;
   }
@@ -115,6 +121,20 @@ export class ModelDiscovery {
         () => this.#refreshAll(false),
         this.#options.intervalMs,
       );
+    }
+  }
+
+  /** Runs `work` once fewer than `concurrency` reads are running. */
+  async #withWorker<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#active >= (this.#options.concurrency ?? Infinity)) {
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    }
+    this.#active++;
+    try {
+      return await work();
+    } finally {
+      this.#active--;
+      this.#waiting.shift()?.();
     }
   }
 

@@ -47,7 +47,19 @@ export interface ProxyDeps {
     | "connection_timeout"
     | "response_header_timeout"
     | "read_timeout"
+    | "retry"
   >;
+}
+
+/**
+ * How many endpoints one request may be tried on: `proxy.max_retries` + 1, unless Olla's
+ * `proxy.retry` block is present: then 1 when disabled, `max_attempts`, or with 0 every
+ * candidate once (Olla's meaning of 0).
+ */
+export function attemptLimit(proxy: Pick<Config["proxy"], "max_retries" | "retry">): number {
+  if (!proxy.retry) return proxy.max_retries + 1;
+  if (!proxy.retry.enabled) return 1;
+  return proxy.retry.max_attempts === 0 ? Infinity : proxy.retry.max_attempts;
 }
 
 /** Forwards requests with failover; one instance serves the whole app. */
@@ -84,7 +96,7 @@ export class Proxy {
   async forward(request: ForwardRequest): Promise<Response> {
     const { balancer, proxy, clock, logger } = this.#deps;
     const { record, selection } = request;
-    const maxAttempts = Math.min(selection.candidates.length, proxy.max_retries + 1);
+    const maxAttempts = Math.min(selection.candidates.length, attemptLimit(proxy));
     const tried = new Set<string>();
     let lastAnswer: FailedAnswer | undefined;
     let lastError: OllaError | undefined;
@@ -111,6 +123,11 @@ export class Proxy {
         return result.response;
       }
       if (result.kind === "failover") {
+        if (
+          proxy.retry?.on_connection_failure === false && result.reason.startsWith("connection")
+        ) {
+          throw result.error;
+        }
         record.failovers.push({ endpoint: endpoint.name, reason: result.reason });
         lastAnswer = result.answer ?? lastAnswer;
         lastError = result.error ?? lastError;

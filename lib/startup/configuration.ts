@@ -14,6 +14,31 @@ import { loadProfiles, ProfileError } from "../profiles/loader.ts";
 import type { ProfileSet } from "../profiles/profile.ts";
 
 /**
+ * Keys the file sets that olla-ts accepts but does not act on, with the reason: the
+ * schema's, and what this runtime cannot do (Deno has no header read timeout).
+ */
+export function notActedOn(
+  loaded: LoadedConfig,
+  runtime: Pick<Runtime, "limitsHeaderTime" | "name">,
+): { path: string; reason: string }[] {
+  const keys = [...loaded.unsupported];
+  if (!runtime.limitsHeaderTime && loaded.locate?.(["server", "read_header_timeout"])) {
+    keys.push({
+      path: "server.read_header_timeout",
+      reason: `${runtime.name}'s HTTP server has no header read timeout; Bun's does`,
+    });
+  }
+  return keys;
+}
+
+/** Every warning of loading the configuration and its profiles, as one-line texts. */
+export function configurationWarnings(
+  loaded: LoadedConfig & { profiles: ProfileSet },
+): string[] {
+  return [...loaded.warnings, ...loaded.profiles.warnings].map(formatIssue);
+}
+
+/**
  * Loads the configuration. On a problem, prints every issue and exits 1 before anything
  * listens; with `--validate-config`, prints the verdict and exits 0 or 1.
  */
@@ -41,9 +66,16 @@ export async function loadConfigOrExit(
         `Configuration is valid: ${loaded.source ?? "built-in defaults"}`,
         `  ${loaded.config.discovery.static.endpoints.length} endpoint(s)`,
         `  profiles: ${loaded.profiles.all.map((profile) => profile.name).join(", ")}`,
-        ...loaded.warnings.map((issue) => `  warning: ${formatIssue(issue)}`),
-        ...loaded.unsupported.map((key) => `  not yet supported: ${key.path} (${key.reason})`),
+        ...configurationWarnings(loaded).map((warning) => `  warning: ${warning}`),
       ];
+      const ignored = notActedOn(loaded, runtime);
+      if (ignored.length > 0) {
+        lines.push(
+          `  accepted, not acted on: ${
+            ignored.map((key) => `${key.path} (${key.reason})`).join("; ")
+          }`,
+        );
+      }
       runtime.writeStdout(`${lines.join("\n")}\n`);
       runtime.exit(0);
     }

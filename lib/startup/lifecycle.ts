@@ -4,26 +4,39 @@
  *
  * @module
  */
+import { configurationWarnings, notActedOn } from "./configuration.ts";
 import type { RunningServer, Runtime } from "./runtime_api.ts";
 import { sleep, systemClock } from "../clock.ts";
-import { formatIssue } from "../config/config_error.ts";
+import { CONFIG_SEARCH_PATHS } from "../config/load.ts";
 import type { LoadedConfig } from "../config/loaded.ts";
-import type { Logger } from "../log.ts";
+import type { LogFields, Logger } from "../log.ts";
 import { redactUrl } from "../observability/redact.ts";
+import type { ProfileSet } from "../profiles/profile.ts";
 import type { InflightTracker } from "../server/inflight.ts";
 import { NAME, VERSION } from "../version.ts";
 
 /** Logs the configuration source, warnings, ignored keys, the address and the endpoint table. */
-export function logStartup(logger: Logger, loaded: LoadedConfig, server: RunningServer): void {
+export function logStartup(
+  logger: Logger,
+  loaded: LoadedConfig & { profiles: ProfileSet },
+  server: RunningServer,
+  runtime: Pick<Runtime, "limitsHeaderTime" | "name">,
+): void {
   const { config } = loaded;
-  logger.info("configuration loaded", { file: loaded.source ?? "built-in defaults" });
-  for (const issue of loaded.warnings) {
-    logger.warn("configuration warning", { detail: formatIssue(issue) });
+  logger.info("configuration loaded", {
+    file: loaded.source ?? "built-in defaults",
+    searched: loaded.source === undefined ? CONFIG_SEARCH_PATHS.join(", ") : undefined,
+  });
+  for (const warning of configurationWarnings(loaded)) {
+    logger.warn("configuration warning", { detail: warning });
   }
-  for (const key of loaded.unsupported) {
-    logger.warn("configuration key not yet supported; it is ignored", {
-      key: key.path,
-      reason: key.reason,
+  // One line for every key olla-ts accepts without acting on it (Olla's stock file has
+  // several), with each key's reason.
+  const ignored = notActedOn(loaded, runtime);
+  if (ignored.length > 0) {
+    logger.warn("configuration keys accepted but not acted on", {
+      keys: ignored.map((key) => key.path).join(", "),
+      reasons: Object.fromEntries(ignored.map((key) => [key.path, key.reason])),
     });
   }
   logger.info(`${NAME} ${VERSION} listening`, {
@@ -63,6 +76,8 @@ export function exitOnSignal(
     shutdownTimeoutMs: number;
     /** Writes out buffered log lines; awaited (for at most a second) before exiting. */
     flushLogs: () => Promise<void>;
+    /** With `engineering.show_nerdstats`: runtime statistics logged before exiting. */
+    finalStats?: () => LogFields;
   },
 ): void {
   let stopping = false;
@@ -88,6 +103,7 @@ export function exitOnSignal(
     options.logger.info(finished ? "stopped" : "shutdown timeout reached; exiting", {
       in_flight: options.inflight.count,
     });
+    if (options.finalStats) options.logger.info("runtime statistics", options.finalStats());
     // Nothing logged before exit is lost, unless the output itself is stuck.
     await Promise.race([options.flushLogs(), sleep(systemClock, 1_000)]);
     runtime.exit(0);

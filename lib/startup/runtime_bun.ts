@@ -16,6 +16,7 @@ interface BunServer {
   readonly hostname: string;
   stop(closeActiveConnections?: boolean): Promise<void>;
   requestIP(request: Request): { address: string } | null;
+  timeout(request: Request, seconds: number): void;
 }
 /** The parts of the `Bun` global olla-ts uses. */
 export interface BunGlobal {
@@ -37,6 +38,7 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
     ...sharedFileAndProcessApis(),
     name: "bun",
     version: bun.version,
+    limitsHeaderTime: true,
     args: () => bun.argv.slice(2),
     env: (name) => process.env[name],
     stdoutIsTerminal: () => Boolean(process.stdout.isTTY),
@@ -53,18 +55,24 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
       process.on("SIGINT", () => handler("SIGINT"));
       process.on("SIGTERM", () => handler("SIGTERM"));
     },
-    serve({ hostname, port, fetch, maxRequestBodySize }) {
+    serve({ hostname, port, fetch, maxRequestBodySize, readHeaderTimeoutMs }) {
       const server = bun.serve({
         hostname,
         port,
-        // Bun closes connections silent for 10 s by default, which would cut an SSE
-        // stream while the engine is still prefilling a long prompt. olla-ts runs its
-        // own idle timeout on streams (proxy.read_timeout), so the runtime's is off.
-        idleTimeout: 0,
+        // The connection's idle timeout is the Slowloris guard (server.read_header_timeout):
+        // Bun closes a connection that stays this long without a complete request (its
+        // timer is coarse: a few seconds late). Once a request has arrived its own timeout
+        // is switched off: an SSE stream may stay silent while the engine prefills a long
+        // prompt, and olla-ts runs its own idle timeout on streams (proxy.read_timeout).
+        idleTimeout: Math.min(255, Math.ceil(readHeaderTimeoutMs / 1000)),
         maxRequestBodySize,
         development: false,
-        fetch: (request, srv) =>
-          fetch(withParsableUrl(request), { remoteAddr: srv.requestIP(request)?.address ?? "" }),
+        fetch: (request, srv) => {
+          srv.timeout(request, 0);
+          return fetch(withParsableUrl(request), {
+            remoteAddr: srv.requestIP(request)?.address ?? "",
+          });
+        },
       });
       // Bun serves a default export that has `fetch` by itself (printing a banner on
       // stdout) unless that export is a Server, so main.ts exports the server it started.

@@ -91,10 +91,12 @@ export function createService(deps: ServiceDeps): Service {
     timeoutMs: modelDiscovery.timeout,
     retryAttempts: modelDiscovery.retry_attempts,
     retryBackoffMs: modelDiscovery.retry_backoff,
+    concurrency: modelDiscovery.concurrent_workers,
   });
   const health = new HealthChecker({
     registry,
     profiles,
+    initialDelayMs: config.discovery.health_check.initial_delay,
     fetch,
     clock,
     logger,
@@ -252,5 +254,6 @@ export function serveOptions(config: Config, service: Service): ServeOptions {
     port: config.server.port,
     fetch: service.fetch,
     maxRequestBodySize: config.server.request_limits.max_body_size + 1024 ** 2,
+    readHeaderTimeoutMs: config.server.read_header_timeout || 10_000,
   };
 }
