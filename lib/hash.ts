@@ -1,6 +1,6 @@
 /**
- * A fast non-cryptographic string hash, for keys that need spread rather than strength:
- * sticky-session pins and status ETags.
+ * Fast non-cryptographic string hashes, for keys that need spread rather than strength:
+ * sticky-session pins, status ETags, and Olla's endpoint ids.
  *
  * @module
  */
@@ -18,4 +18,16 @@ export function hash53(bytes: Uint8Array | string): string {
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
   return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36);
+}
+
+/**
+ * 32-bit FNV-1a of a string's UTF-8 bytes, in base 36: the hash Olla names endpoints by
+ * in its status answers, so the same URL gets the same id from both.
+ */
+export function fnv1a32(text: string): string {
+  let hash = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(text)) {
+    hash = Math.imul(hash ^ byte, 0x01000193);
+  }
+  return (hash >>> 0).toString(36);
 }

@@ -63,8 +63,7 @@ describe("LogWriter", () => {
     const clock = new FakeClock();
     const out = output();
     const warnings: number[] = [];
-    let writer: LogWriter;
-    writer = new LogWriter({
+    const writer: LogWriter = new LogWriter({
       write: (b) => out.write(b),
       clock,
       flushBytes: 4,

@@ -137,22 +137,35 @@ describe("observability", () => {
     test("/internal/status/endpoints shows each endpoint's state, sanitised", async () => {
       const { endpoints } = await (await fetch(`${olla.url}/internal/status/endpoints`)).json();
       const gpuA = endpoints.find((e: { name: string }) => e.name === "gpu-a");
+      // Olla's keys (id, request_count, health_check, ...) and olla-ts's beside them.
       assert.deepEqual(Object.keys(gpuA).sort(), [
+        "active_connections",
+        "avg_latency_ms",
         "breaker",
+        "configured_type",
         "failures",
+        "health_check",
+        "health_check_at",
+        "id",
         "inflight",
         "last_check",
         "last_error",
         "last_model_sync",
+        "last_model_sync_at",
         "last_probe_latency_ms",
         "latency_ms",
+        "max_latency_ms",
+        "min_latency_ms",
         "model_count",
         "name",
         "next_check",
+        "next_check_at",
         "priority",
         "queue",
         "rate_limited_until",
+        "request_count",
         "requests",
+        "response_time",
         "routable",
         "sleeping",
         "status",
@@ -164,7 +177,9 @@ describe("observability", () => {
       assert.equal(gpuA.status, "healthy");
       assert.deepEqual(gpuA.breaker, { state: "closed", consecutive_failures: 0, retry_in_ms: 0 });
       assert.equal(gpuA.model_count, 1);
-      assert.equal(gpuA.success_rate, 100);
+      assert.equal(gpuA.success_rate, "100%");
+      assert.match(gpuA.health_check, /^\d+s ago$/);
+      assert.match(gpuA.id, /^[0-9a-z]+$/);
       const down = endpoints.find((e: { name: string }) => e.name === "gpu-down");
       assert.equal(down.status, "offline");
       assert.equal(typeof down.last_error, "string");
@@ -215,7 +230,8 @@ describe("observability", () => {
   describe("usage from the stream tee", () => {
     test("/internal/stats/models records usage, TTFT and tokens per second for streamed and plain answers", async () => {
       const { models } = await (await fetch(`${olla.url}/internal/stats/models`)).json();
-      assert.deepEqual(models.map((m: { model: string }) => m.model), [MODEL_B, MODEL_A]);
+      // Most requested first, as Olla sorts them.
+      assert.deepEqual(models.map((m: { model: string }) => m.model), [MODEL_A, MODEL_B]);
       const statsA = models.find((m: { model: string }) => m.model === MODEL_A);
       // chat with include_usage: 12 prompt + 8; chat plain JSON: 12 + 8; generate: 5 + 8 (meta_info);
       // chat stream without usage: 8 content events, estimated.

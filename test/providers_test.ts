@@ -40,7 +40,7 @@ function config(entries: string[], extra = ""): string {
 describe("built-in profiles", () => {
   test("cover every provider with a route prefix, health path and model list", () => {
     const names = BUILT_IN_PROFILES.map((profile) => profile.name);
-    // Every type Olla ships (olla-compat.md §1.3), plus LMDeploy first.
+    // Every type Olla ships (olla-compat.md section 1.3), plus LMDeploy first.
     assert.deepEqual(names, [
       "lmdeploy",
       "vllm",

@@ -43,10 +43,10 @@ describe("routes/internal.ts", () => {
   test("/internal/metrics is the Prometheus text format", async () => {
     const response = await fleet().request("/internal/metrics");
     assert.equal(response.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
-    assert.match(
-      await response.text(),
-      /^olla_endpoint_up\{endpoint="gpu-a",type="lmdeploy"\} 1$/m,
-    );
+    const text = await response.text();
+    assert.match(text, /^olla_endpoint_routable\{endpoint="gpu-a",type="lmdeploy"\} 1$/m);
+    // Olla's meaning and labels: 1 when the status is healthy.
+    assert.match(text, /^olla_endpoint_up\{endpoint="gpu-a",status="healthy"\} 1$/m);
   });
 });
 
@@ -56,7 +56,7 @@ describe("routes/models.ts", () => {
     assert.equal(response.status, 400);
     assert.match(
       (await response.json()).error.message,
-      /Unknown format "nope": use one of unified/,
+      /invalid query parameter format=nope: unsupported format\. Supported formats: unified, openai/,
     );
   });
 

@@ -28,7 +28,8 @@ export const serverSpec = obj({
   read_header_timeout: duration({
     default: "10s",
     env: "OLLA_SERVER_READ_HEADER_TIMEOUT",
-    doc: "a client that has not sent its headers by then is disconnected (Bun; Deno has no hook)",
+    doc: "Olla's Slowloris guard; neither runtime lets olla-ts set it (Bun drops such a " +
+      "client after about 12 s by itself, Deno never): reported at startup when set",
   }),
   write_timeout: duration({
     default: "0s",

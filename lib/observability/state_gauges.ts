@@ -20,6 +20,8 @@ export interface StateGaugeSources {
   inflightCount: () => number;
   admissions: ReadonlyMap<string, Admission>;
   runtime: { name: string; version: string; memory(): { rss: number } };
+  /** Olla's `olla_info` labels: the configured engine, flush profile and balancer. */
+  proxy: { engine: string; profile: string; balancer: string };
   now: () => number;
   startedAt: number;
   logLinesDropped: () => number;
@@ -30,11 +32,15 @@ export function addStateGauges(metrics: MetricsRegistry, sources: StateGaugeSour
   const { registry, admissions, runtime, now } = sources;
   const statuses = Object.keys(TRAFFIC_WEIGHT) as EndpointStatus[];
   const gauges = [
-    new Gauge(
-      "olla_info",
-      "olla-ts version and runtime.",
-      () => [[{ version: VERSION, runtime: `${runtime.name} ${runtime.version}` }, 1]],
-    ),
+    new Gauge("olla_info", "olla-ts version, runtime and proxy settings.", () => [[{
+      version: VERSION,
+      // Olla's label; olla-ts is not built from a commit it knows.
+      commit: "unknown",
+      engine: sources.proxy.engine,
+      profile: sources.proxy.profile,
+      balancer: sources.proxy.balancer,
+      runtime: `${runtime.name} ${runtime.version}`,
+    }, 1]]),
     new Gauge(
       "olla_inflight_requests",
       "Requests not yet finished (streams included).",
@@ -45,7 +51,16 @@ export function addStateGauges(metrics: MetricsRegistry, sources: StateGaugeSour
       "Requests being served by each endpoint.",
       () => registry.endpoints.map((e) => [{ endpoint: e.name }, e.inflight]),
     ),
-    new Gauge("olla_endpoint_up", "1 when the endpoint can take requests now.", () => {
+    new Gauge(
+      "olla_endpoint_up",
+      "1 when the endpoint's status is healthy (Olla's meaning: busy is 0).",
+      () =>
+        registry.endpoints.map((e) => [
+          { endpoint: e.name, status: e.status },
+          e.status === "healthy" ? 1 : 0,
+        ]),
+    ),
+    new Gauge("olla_endpoint_routable", "1 when the endpoint can take requests now.", () => {
       const at = now();
       return registry.endpoints.map((e) => [
         { endpoint: e.name, type: e.type },

@@ -10,7 +10,7 @@
  * @module
  */
 import { logAccess } from "./access_log.ts";
-import { ModelStatistics, type ModelStats } from "./model_stats.ts";
+import { ModelStatistics, type ModelStats, type ModelTotals } from "./model_stats.ts";
 import {
   Counter,
   type CounterSeries,
@@ -18,7 +18,9 @@ import {
   type HistogramSeries,
   MetricsRegistry,
 } from "./prometheus.ts";
+import { addOllaMetrics } from "./olla_metrics.ts";
 import { addStateGauges } from "./state_gauges.ts";
+import { TrafficStats } from "./traffic_stats.ts";
 import type { Logger } from "../log.ts";
 import type { Admission } from "../proxy/admission.ts";
 import type { RequestRecord } from "../proxy/request_record.ts";
@@ -85,6 +87,8 @@ export interface TelemetryOptions {
   /** Configured alias names, which count as known model labels. */
   aliases: Readonly<Record<string, unknown>>;
   runtime: { name: string; version: string; memory(): { rss: number } };
+  /** The configured engine, flush profile and balancer, for `olla_info` and `/internal/status`. */
+  proxy: { engine: string; profile: string; balancer: string };
   now: () => number;
   /** Log lines dropped because the log output did not keep up. */
   logLinesDropped: () => number;
@@ -96,6 +100,8 @@ export class Telemetry {
   readonly startedAt: number;
   readonly #options: TelemetryOptions;
   readonly #models = new ModelStatistics();
+  /** Olla's proxy, endpoint and security statistics. */
+  readonly traffic = new TrafficStats();
   readonly #series = new Map<string, RequestSeries>();
   #requests = 0;
   #errors = 0;
@@ -162,6 +168,12 @@ export class Telemetry {
       ),
     );
     addStateGauges(m, { ...options, startedAt: this.startedAt });
+    addOllaMetrics(m, {
+      registry: options.registry,
+      traffic: this.traffic,
+      models: this.#models,
+      now: options.now,
+    });
   }
 
   /** Requests and errors since start. */
@@ -178,9 +190,19 @@ export class Telemetry {
     return known ? model : "unknown";
   }
 
-  /** Per-model statistics, sorted by model id. */
+  /** Per-model statistics, most requested first. */
   modelStats(): ModelStats[] {
     return this.#models.snapshot();
+  }
+
+  /** Per-model totals as numbers, most requested first. */
+  modelTotals(): ModelTotals[] {
+    return this.#models.totals();
+  }
+
+  /** Models requested since `since`. */
+  activeModels(since: number): number {
+    return this.#models.activeSince(since);
   }
 
   #seriesFor(route: string, endpoint: string, model: string, status: number): RequestSeries {
@@ -215,6 +237,7 @@ export class Telemetry {
     const durationMs = endedAt - record.startedAt;
     this.#requests++;
     if (fault) this.#errors++;
+    this.traffic.observe(record, durationMs);
     const series = this.#seriesFor(route, endpoint, model, record.status);
     series.requests.value++;
     if (fault) this.#errorsTotal.inc({ route, fault });
@@ -251,6 +274,7 @@ export class Telemetry {
         endedAt,
         ttftMs,
         usage,
+        bytes: record.bytesIn + record.bytesOut,
       });
     }
     if (this.#options.accessLog) {

@@ -1,7 +1,7 @@
 /**
  * The profiles olla-ts ships with, as data in the same snake_case shape a profile file
  * uses, built through the same validation: a built-in can never be something a file
- * could not be. Every type Olla accepts is here (shared/reference/olla-compat.md §1.3),
+ * could not be. Every type Olla accepts is here (shared/reference/olla-compat.md section 1.3),
  * with its prefixes, health and model-list paths, list format, native Anthropic support
  * and the probe that recognises it when an endpoint's type is `auto`.
  *

@@ -215,7 +215,14 @@ export function profileFromData(
     const action = route.action as RouteAction;
     const methods = route.methods?.map((method) => method.toUpperCase()) ??
       (action === "proxy" || action === "management" ? ["POST"] : ["GET"]);
-    return { path: route.path, action, methods, status: route.status, message: route.message };
+    return {
+      path: route.path,
+      action,
+      methods,
+      status: route.status,
+      message: route.message,
+      format: route.format as ModelListFormat | undefined,
+    };
   });
   return {
     name: data.name,

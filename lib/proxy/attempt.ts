@@ -31,8 +31,11 @@ import { parseRetryAfter } from "../upstream/retry_after.ts";
 export interface ForwardRequest {
   record: RequestRecord;
   method: string;
-  /** Path and query to request from the endpoint, starting with `/`. */
-  upstreamPath: string;
+  /**
+   * Path and query to request from the endpoint, starting with `/`; a function where it
+   * depends on the endpoint (a unified route reaching Lemonade's `/api/v1/...`).
+   */
+  upstreamPath: string | ((endpoint: EndpointView) => string);
   headers: Headers;
   body: Bytes | undefined;
   /** Range of the body's `model` token, for alias rewrites. */
@@ -208,7 +211,10 @@ export async function sendAttempt(
 
   let response: Response;
   try {
-    response = await deps.fetch(`${endpoint.baseUrl}${request.upstreamPath}`, {
+    const path = typeof request.upstreamPath === "string"
+      ? request.upstreamPath
+      : request.upstreamPath(endpoint);
+    response = await deps.fetch(`${endpoint.baseUrl}${path}`, {
       method: request.method,
       headers,
       body: body && body.byteLength > 0 ? body : undefined,

@@ -9,6 +9,7 @@
  */
 import { readBody } from "./body_read.ts";
 import { scanBody } from "./body_scan.ts";
+import type { ForwardRequest } from "./attempt.ts";
 import type { Proxy } from "./forward.ts";
 import { OLLA } from "./olla_headers.ts";
 import type { RequestRecord } from "./request_record.ts";
@@ -58,8 +59,8 @@ export interface DispatchRequest {
   scope: readonly EndpointView[];
   /** Names the scope for affinity keys (`lmdeploy`, `unified`). */
   scopeKey: string;
-  /** Path and query to request upstream, starting with `/`. */
-  upstreamPath: string;
+  /** Path and query to request upstream, starting with `/` (see {@linkcode ForwardRequest}). */
+  upstreamPath: ForwardRequest["upstreamPath"];
   /** What to call these endpoints in messages ("LMDeploy", "OpenAI-compatible"). */
   scopeLabel: string;
   /**
@@ -160,6 +161,9 @@ export class Dispatcher {
         source: affinity.source,
       };
       record.sessionHeader = request.headers.get(OLLA.sessionId) ?? undefined;
+    } else if (settings.sticky.enabled) {
+      // Olla's value when sticky sessions are on but no key source yielded a key.
+      record.sticky = { outcome: "disabled" };
     }
     return await this.#deps.proxy.forward({
       record,

@@ -37,8 +37,8 @@ export class RequestRecord {
   respondedAt: number | undefined;
   /** When the answer's last byte was handed to the runtime. */
   endedAt: number | undefined;
-  /** An error olla-ts answered itself: whose fault it was, and its message. */
-  error: { readonly fault: Fault; readonly message: string } | undefined;
+  /** An error olla-ts answered itself: whose fault it was, its code and its message. */
+  error: { readonly fault: Fault; readonly code: string; readonly message: string } | undefined;
 
   // --- written by the guard (server/guard.ts) ------------------------------------------
 

@@ -70,10 +70,23 @@ export interface StickyTableOptions {
   clock: Clock;
 }
 
+/** Lookup and churn counters of a {@linkcode StickyTable}, as `/internal/stats/sticky` shows them. */
+export interface StickyCounters {
+  /** Keys pinned for the first time (a re-pin of a live key is not an insertion). */
+  insertions: number;
+  /** Lookups that found a live pin. */
+  hits: number;
+  /** Lookups that found nothing, or a pin that had expired. */
+  misses: number;
+  /** Pins dropped for room, for idleness, or because their endpoint left rotation. */
+  evictions: number;
+}
+
 /** A bounded, expiring key -> endpoint name table. */
 export class StickyTable {
   readonly #entries = new Map<string, { endpoint: string; lastUsed: number }>();
   readonly #options: StickyTableOptions;
+  readonly #counters: StickyCounters = { insertions: 0, hits: 0, misses: 0, evictions: 0 };
 
   constructor(options: StickyTableOptions) {
     this.#options = options;
@@ -83,30 +96,47 @@ export class StickyTable {
     return this.#entries.size;
   }
 
+  /** A copy of the counters since start. */
+  get counters(): StickyCounters {
+    return { ...this.#counters };
+  }
+
   /** The pinned endpoint, refreshing the pin's lifetime; `undefined` when absent or expired. */
   get(key: string): string | undefined {
     const entry = this.#entries.get(key);
-    if (!entry) return undefined;
+    if (!entry) {
+      this.#counters.misses++;
+      return undefined;
+    }
     const now = this.#options.clock.now();
     this.#entries.delete(key);
-    if (now - entry.lastUsed > this.#options.idleTtlMs) return undefined;
+    if (now - entry.lastUsed > this.#options.idleTtlMs) {
+      this.#counters.misses++;
+      this.#counters.evictions++;
+      return undefined;
+    }
+    this.#counters.hits++;
     entry.lastUsed = now;
     this.#entries.set(key, entry);
     return entry.endpoint;
   }
 
   set(key: string, endpoint: string): void {
-    this.#entries.delete(key);
+    if (!this.#entries.delete(key)) this.#counters.insertions++;
     this.#entries.set(key, { endpoint, lastUsed: this.#options.clock.now() });
     while (this.#entries.size > this.#options.maxEntries) {
       this.#entries.delete(this.#entries.keys().next().value as string);
+      this.#counters.evictions++;
     }
   }
 
   /** Drops every pin to an endpoint (it stopped being routable). */
   unpinEndpoint(endpoint: string): void {
     for (const [key, entry] of this.#entries) {
-      if (entry.endpoint === endpoint) this.#entries.delete(key);
+      if (entry.endpoint === endpoint) {
+        this.#entries.delete(key);
+        this.#counters.evictions++;
+      }
     }
   }
 }

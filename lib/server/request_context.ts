@@ -87,8 +87,8 @@ export function requestContext(deps: RequestContextDeps): MiddlewareHandler<AppE
     }
     if (c.error) {
       record.error = c.error instanceof OllaError
-        ? { fault: c.error.fault, message: c.error.message }
-        : { fault: "proxy", message: String(c.error) };
+        ? { fault: c.error.fault, code: c.error.code, message: c.error.message }
+        : { fault: "proxy", code: "internal_error", message: String(c.error) };
     }
     const label = c.get("route");
     record.route = label?.template ?? answeredTemplate(c);

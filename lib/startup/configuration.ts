@@ -15,18 +15,16 @@ import type { ProfileSet } from "../profiles/profile.ts";
 
 /**
  * Keys the file sets that olla-ts accepts but does not act on, with the reason: the
- * schema's, and what this runtime cannot do (Deno has no header read timeout).
+ * schema's, and `server.read_header_timeout`, which neither runtime's HTTP server lets
+ * olla-ts set (the reason says what the runtime does instead).
  */
 export function notActedOn(
   loaded: LoadedConfig,
-  runtime: Pick<Runtime, "limitsHeaderTime" | "name">,
+  runtime: Pick<Runtime, "slowHeaders">,
 ): { path: string; reason: string }[] {
   const keys = [...loaded.unsupported];
-  if (!runtime.limitsHeaderTime && loaded.locate?.(["server", "read_header_timeout"])) {
-    keys.push({
-      path: "server.read_header_timeout",
-      reason: `${runtime.name}'s HTTP server has no header read timeout; Bun's does`,
-    });
+  if (loaded.locate?.(["server", "read_header_timeout"])) {
+    keys.push({ path: "server.read_header_timeout", reason: runtime.slowHeaders });
   }
   return keys;
 }

@@ -20,7 +20,7 @@ export function logStartup(
   logger: Logger,
   loaded: LoadedConfig & { profiles: ProfileSet },
   server: RunningServer,
-  runtime: Pick<Runtime, "limitsHeaderTime" | "name">,
+  runtime: Pick<Runtime, "slowHeaders">,
 ): void {
   const { config } = loaded;
   logger.info("configuration loaded", {

@@ -25,13 +25,13 @@ export function createLogging(runtime: Runtime, config: Config): ProcessLogging 
   const format = config.logging.format === "auto"
     ? runtime.stdoutIsTerminal() ? "text" : "json"
     : config.logging.format;
-  let logger: Logger | undefined;
   const writer = new LogWriter({
     write: runtime.writeStdoutAsync,
     clock: systemClock,
-    onResumed: (dropped) => logger?.warn("log output was blocked; lines were dropped", { dropped }),
+    // The writer only calls back after a write, by which time `logger` exists.
+    onResumed: (dropped) => logger.warn("log output was blocked; lines were dropped", { dropped }),
   });
-  logger = new Logger({
+  const logger = new Logger({
     level: config.logging.level,
     format,
     write: (line) => writer.line(line),

@@ -38,8 +38,9 @@ export function createDenoRuntime(): Runtime {
   return {
     ...sharedFileAndProcessApis(),
     name: "deno",
-    // Deno.serve has no header read timeout and no hook for one (Deno 2.9).
-    limitsHeaderTime: false,
+    slowHeaders: "Deno's HTTP server has no header read timeout (Deno 2.9), so a client " +
+      "that never finishes its headers keeps its connection; put a reverse proxy with " +
+      "one (nginx client_header_timeout) in front of an exposed olla-ts",
     version: Deno.version.deno,
     args: () => [...Deno.args],
     env: (name) => Deno.env.get(name),

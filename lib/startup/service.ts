@@ -17,7 +17,6 @@ import { WakeCoordinator } from "../health/wake.ts";
 import type { Logger } from "../log.ts";
 import { configuredSecrets, createRedactor } from "../observability/redact.ts";
 import { Telemetry } from "../observability/telemetry.ts";
-import { type ModelCard, renderModelList } from "../profiles/model_lists.ts";
 import type { ProfileSet } from "../profiles/profile.ts";
 import { Admission } from "../proxy/admission.ts";
 import { Dispatcher } from "../proxy/dispatch.ts";
@@ -166,6 +165,12 @@ export function createService(deps: ServiceDeps): Service {
     deadlines,
   });
   const inflight = new InflightTracker();
+  // What Olla's `olla_info` and `/internal/status` call the proxy's settings.
+  const proxySettings = {
+    engine: config.proxy.engine,
+    profile: config.proxy.profile,
+    balancer: config.proxy.load_balancer,
+  };
   const telemetry = new Telemetry({
     registry,
     inflightCount: () => inflight.count,
@@ -174,17 +179,10 @@ export function createService(deps: ServiceDeps): Service {
     accessLog: config.server.request_logging,
     aliases: config.model_aliases,
     runtime: deps.runtime,
+    proxy: proxySettings,
     now: () => clock.now(),
     logLinesDropped: deps.logLinesDropped ?? (() => 0),
   });
-  const nativeFormats = Object.fromEntries(
-    profiles.all.map((
-      profile,
-    ) => [
-      profile.name,
-      (cards: readonly ModelCard[]) => renderModelList(profile.models.format, cards),
-    ]),
-  );
   const rateLimiter = new RateLimiter(config.server.rate_limits, clock);
   const keys = config.server.auth.keys.map(({ name, key, admin }) => ({
     name,
@@ -219,7 +217,9 @@ export function createService(deps: ServiceDeps): Service {
     authEnabled: config.server.auth.enabled,
     telemetry,
     admissions,
-    nativeFormats,
+    aliases: config.model_aliases,
+    sticky: { table: sticky, settings: config.proxy.sticky_sessions },
+    proxySettings,
     redact: createRedactor(configuredSecrets(config)),
     runtime: { ...deps.runtime, memory: () => ({ ...deps.runtime.memory() }) },
   });
@@ -254,6 +254,5 @@ export function serveOptions(config: Config, service: Service): ServeOptions {
     port: config.server.port,
     fetch: service.fetch,
     maxRequestBodySize: config.server.request_limits.max_body_size + 1024 ** 2,
-    readHeaderTimeoutMs: config.server.read_header_timeout || 10_000,
   };
 }

@@ -19,6 +19,7 @@ import { splitTarget } from "../request_target.ts";
 import { OllaError } from "../../errors.ts";
 import { openAiModel } from "../../profiles/model_lists.ts";
 import { findRule, type Profile, type RouteRule } from "../../profiles/profile.ts";
+import type { EndpointView } from "../../registry/endpoint.ts";
 
 /** Which OpenAI-compatible profiles serve a path, and which refuse it. */
 interface PathScope {
@@ -28,10 +29,22 @@ interface PathScope {
   refusals: { profile: Profile; rule: RouteRule }[];
 }
 
+/**
+ * The profile's rule for a unified path. An engine serving OpenAI's paths under a base
+ * (Lemonade's `/api`, DMR's `/engines`) lists them with it; only its rules naming such a
+ * path exactly count, not a catch-all under the base (DMR's `engines/*`).
+ */
+function unifiedRule(profile: Profile, path: string): RouteRule | undefined {
+  if (!profile.openaiBase) return findRule(profile, path);
+  const based = `${profile.openaiBase.slice(1)}/${path}`;
+  const rule = findRule(profile, based);
+  return rule?.path === based ? rule : undefined;
+}
+
 function scopeOf(profiles: readonly Profile[], path: string, method: string): PathScope {
   const scope: PathScope = { serving: new Set(), wrongMethod: undefined, refusals: [] };
   for (const profile of profiles) {
-    const rule = findRule(profile, path);
+    const rule = unifiedRule(profile, path);
     if (rule?.action === "proxy") {
       if (rule.methods.includes(method)) scope.serving.add(profile);
       else scope.wrongMethod ??= rule;
@@ -74,13 +87,18 @@ function unifiedHandler(deps: ProviderRouteDeps) {
     }
     c.set("route", { template: `/olla/${prefix}/${path}` });
     assertForwardable(path, url.search);
+    const scope = deps.registry.endpoints.filter((endpoint) => serving.has(endpoint.profile));
+    const relative = `/${path}${url.search}`;
     return await deps.dispatcher.dispatch({
       request: c.req.raw,
       record: c.get("record"),
-      scope: deps.registry.endpoints.filter((endpoint) => serving.has(endpoint.profile)),
+      scope,
       scopeKey: "unified",
       scopeLabel: "OpenAI-compatible",
-      upstreamPath: `/${path}${url.search}`,
+      // OpenAI's paths live under a base on some engines (Lemonade's /api, DMR's /engines).
+      upstreamPath: scope.some((endpoint) => endpoint.profile.openaiBase !== "")
+        ? (endpoint: EndpointView) => `${endpoint.profile.openaiBase}${relative}`
+        : relative,
       forwarding: forwardingOf(c, url.proto),
       explainUnknownModel: (model) => {
         const refused = refusals.find(({ profile }) =>
