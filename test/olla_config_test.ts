@@ -451,7 +451,8 @@ describe("Olla's stock config/config.yaml", () => {
 describe("server.read_header_timeout", () => {
   test("is reported at startup with what the runtime does instead, and Bun's own guard holds", async () => {
     const olla = await startProcess({
-      config: "server:\n  read_header_timeout: 1s\ndiscovery:\n  static:\n    endpoints: []\n",
+      config:
+        "server:\n  port: 0\n  read_header_timeout: 1s\ndiscovery:\n  static:\n    endpoints: []\n",
     });
     try {
       const line = olla.logs.find((log) =>

@@ -341,8 +341,12 @@ describe("/internal/status and /internal/status/endpoints", () => {
       ),
       () => chatAnswer(LMDEPLOY_MODEL),
     );
+    const { registry } = limited.service;
+    registry.applyProbe("lmdeploy", { status: "healthy", latencyMs: 1 });
+    registry.setModels("lmdeploy", CARDS.lmdeploy);
     for (let i = 0; i < 3; i++) {
-      await (await limited.request("/olla/models", {}, "10.1.1.1")).body?.cancel();
+      const path = "/olla/lmdeploy/v1/chat/completions";
+      await (await limited.request(path, chatRequest(LMDEPLOY_MODEL), "10.1.1.1")).body?.cancel();
     }
     const body = await json(limited, "/internal/status");
     assert.ok(body.security.violations.rate_limits >= 1, JSON.stringify(body.security));

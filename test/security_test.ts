@@ -246,14 +246,13 @@ describe("CORS", () => {
 });
 
 describe("rate limits", () => {
-  test("per client address on every public route, with X-RateLimit-* and 429 + Retry-After", async () => {
+  test("per client address on requests to backends, with X-RateLimit-* and 429 + Retry-After", async () => {
     const server =
       "  rate_limits: { global_requests_per_minute: 0, per_ip_requests_per_minute: 60, burst_size: 3 }\n";
     await withOlla(server, async (olla) => {
-      const paths = ["/olla/lmdeploy/health", "/olla/models", "/internal/status"];
-      for (const path of paths) {
-        const response = await fetch(`${olla.url}${path}`);
-        assert.equal(response.status, 200, path);
+      for (let i = 0; i < 3; i++) {
+        const response = await chat(olla, { messages: [] });
+        assert.equal(response.status, 200);
         assert.equal(response.headers.get("x-ratelimit-limit"), "60");
         assert.match(response.headers.get("x-ratelimit-remaining") ?? "", /^\d+$/);
         assert.match(response.headers.get("x-ratelimit-reset") ?? "", /^\d+$/);
@@ -264,6 +263,21 @@ describe("rate limits", () => {
       assert.equal(refused.headers.get("retry-after"), "1");
       assert.equal(refused.headers.get("x-ratelimit-remaining"), "0");
       assert.equal((await refused.json()).error.code, "rate_limited");
+      // As in Olla, what olla-ts answers itself spends no tokens: model lists, health and
+      // status views stay available to a client that has used up its requests.
+      for (
+        const path of [
+          "/olla/models",
+          "/olla/lmdeploy/v1/models",
+          "/olla/lmdeploy/health",
+          "/internal/status",
+        ]
+      ) {
+        const response = await fetch(`${olla.url}${path}`);
+        assert.equal(response.status, 200, path);
+        assert.equal(response.headers.get("x-ratelimit-limit"), null, path);
+        await response.body?.cancel();
+      }
       const liveness = await fetch(`${olla.url}/internal/health`);
       assert.equal(liveness.status, 200, "liveness has its own bucket");
       await liveness.body?.cancel();
@@ -295,7 +309,7 @@ describe("rate limits", () => {
     await withOlla(server, async (olla) => {
       const results = [];
       for (let i = 0; i < 3; i++) {
-        const response = await fetch(`${olla.url}/olla/lmdeploy/health`);
+        const response = await chat(olla, { messages: [] });
         results.push(response.status);
         await response.body?.cancel();
       }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Principal } from "./auth.ts";
+import type { RateDecision } from "./rate_limit.ts";
 import type { RequestRecord } from "../proxy/request_record.ts";
 
 /** Address of the peer that opened the connection. */
@@ -38,5 +39,7 @@ export interface AppEnv {
     principal: Principal | undefined;
     /** Set by routes whose template is finer than Hono's. */
     route: RouteLabel | undefined;
+    /** Rate-limit decisions that applied (the guard and the rate gate set them). */
+    rateDecisions: readonly RateDecision[] | undefined;
   };
 }

@@ -2,21 +2,23 @@
  * The request guard: what every request passes before its route. In order:
  *
  * 1. header size (`server.request_limits.max_header_size`, 431);
- * 2. rate limits for the client address (global and per address; `/internal/health` has
- *    its own per-address bucket), 429 with `Retry-After`;
+ * 2. `/internal/health`'s own per-address rate limit, 429 with `Retry-After`; every other
+ *    rate limit is spent only by requests about to reach a backend (rate_gate.ts);
  * 3. `/internal/*` (liveness excepted): only clients in `server.internal.allowed_cidrs`
  *    (loopback by default) or presenting an admin key, else 403;
  * 4. `/olla/*` with `server.auth.enabled`: a valid key, else 401 with
- *    `WWW-Authenticate`; then the key's own rate limit.
+ *    `WWW-Authenticate`.
  *
- * Rate-limit headers are added to every answer that a limit applied to.
+ * Rate-limit headers are added to every answer that a limit applied to (here or in the
+ * rate gate).
  *
  * @module
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./app_env.ts";
 import type { KeyAuthenticator } from "./auth.ts";
-import type { RateDecision, RateLimiter } from "./rate_limit.ts";
+import type { RateLimiter } from "./rate_limit.ts";
+import { rateLimited } from "./rate_gate.ts";
 import { type Cidr, ipInAny } from "../cidr.ts";
 import { OllaError } from "../errors.ts";
 import { headerEntries } from "../proxy/headers.ts";
@@ -44,19 +46,6 @@ export function headerBytes(request: Request): number {
   return total;
 }
 
-function rateLimited(decision: RateDecision): OllaError {
-  return new OllaError(
-    429,
-    `Too many requests (${decision.scope} rate limit); retry after ${decision.retryAfterSeconds}s`,
-    {
-      code: "rate_limited",
-      fault: "policy",
-      retryAfterSeconds: decision.retryAfterSeconds,
-      headers: decision.headers,
-    },
-  );
-}
-
 /** Builds the guard middleware. */
 export function createGuard(deps: GuardDeps): MiddlewareHandler<AppEnv> {
   const { maxHeaderBytes, authEnabled, rateLimiter, authenticator, internalCidrs } = deps;
@@ -74,9 +63,11 @@ export function createGuard(deps: GuardDeps): MiddlewareHandler<AppEnv> {
         },
       );
     }
-    const decisions: RateDecision[] = [rateLimiter.checkClient(clientIp, path === LIVENESS)];
-    if (!decisions[0].allowed) throw rateLimited(decisions[0]);
-
+    if (path === LIVENESS) {
+      const decision = rateLimiter.checkClient(clientIp, true);
+      c.set("rateDecisions", [decision]);
+      if (!decision.allowed) throw rateLimited(decision);
+    }
     const internal = path.startsWith("/internal/") && path !== LIVENESS;
     const needsKey = authEnabled && path.startsWith("/olla/");
     const principal = (internal || needsKey) && authenticator
@@ -110,14 +101,11 @@ export function createGuard(deps: GuardDeps): MiddlewareHandler<AppEnv> {
         );
       }
       record.keyName = principal.name;
-      const keyDecision = rateLimiter.checkKey(principal.name);
-      decisions.push(keyDecision);
-      if (!keyDecision.allowed) throw rateLimited(keyDecision);
     }
     try {
       await next();
     } finally {
-      for (const decision of decisions) {
+      for (const decision of c.get("rateDecisions") ?? []) {
         for (const [name, value] of Object.entries(decision.headers)) {
           c.res.headers.set(name, value);
         }

@@ -29,6 +29,7 @@ import type { ConnInfo } from "../server/app_env.ts";
 import { KeyAuthenticator } from "../server/auth.ts";
 import { createGuard } from "../server/guard.ts";
 import { InflightTracker } from "../server/inflight.ts";
+import { createRateGate } from "../server/rate_gate.ts";
 import { RateLimiter } from "../server/rate_limit.ts";
 import { requestContext } from "../server/request_context.ts";
 
@@ -215,6 +216,7 @@ export function createService(deps: ServiceDeps): Service {
     wakeOnDemand: config.proxy.wake_on_demand,
     allowManagementRoutes: config.proxy.allow_management_routes,
     authEnabled: config.server.auth.enabled,
+    admitToBackend: createRateGate(rateLimiter),
     telemetry,
     admissions,
     aliases: config.model_aliases,

@@ -11,6 +11,7 @@ import { type Context, Hono } from "hono";
 import { healthAnswer, servableCards, sleepAnswer } from "./local_answers.ts";
 import { assertForwardable, methodNotAllowed, refusal, subPath } from "./route_checks.ts";
 import type { AppEnv } from "../app_env.ts";
+import type { RateGate } from "../rate_gate.ts";
 import { splitTarget } from "../request_target.ts";
 import { OllaError } from "../../errors.ts";
 import { renderModelList } from "../../profiles/model_lists.ts";
@@ -31,6 +32,8 @@ export interface ProviderRouteDeps {
   allowManagementRoutes: boolean;
   /** `server.auth.enabled`: management routes then need an admin key. */
   authEnabled: boolean;
+  /** Spends the rate-limit tokens of a request about to be forwarded (rate_gate.ts). */
+  admitToBackend: RateGate;
 }
 
 /** How a request reached olla-ts, for the upstream request's `X-Forwarded-*` headers. */
@@ -125,6 +128,7 @@ function providerHandler(deps: ProviderRouteDeps) {
         const direct = rule.action === "management"
           ? managementTarget(c, deps, profile)
           : undefined;
+        deps.admitToBackend(c);
         return await deps.dispatcher.dispatch({
           request: c.req.raw,
           record: c.get("record"),
