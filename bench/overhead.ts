@@ -15,7 +15,12 @@
  * `--stream` answers every request with a 100-frame SSE stream and reports the cost per
  * frame: olla-ts's stream stage and usage observer, without sockets.
  *
- * `deno run -A bench/overhead.ts [requests] [--no-access-log] [--stream]` or `bun bench/overhead.ts ...`;
+ * `--anthropic` sends Anthropic Messages requests to `/olla/anthropic/v1/messages` in front
+ * of an engine without the Messages API, so every request and (with `--stream`) every
+ * frame is translated: the translator's cost beside the passthrough's.
+ *
+ * `deno run -A bench/overhead.ts [requests] [--no-access-log] [--stream] [--anthropic]` or
+ * `bun bench/overhead.ts ...`;
  * prints one JSON line.
  */
 import { args, CHAT_ANSWER, MODEL_LIST } from "./_shared.ts";
@@ -32,6 +37,8 @@ const REQUESTS = Number(args.find((arg) => /^\d+$/.test(arg)) ?? 100_000);
 const ACCESS_LOG = !args.includes("--no-access-log");
 /** With `--stream`, each answer is an SSE stream of this many frames (`us_per_frame`). */
 const FRAMES = args.includes("--stream") ? 100 : 0;
+/** With `--anthropic`, requests are Anthropic Messages, translated for an SGLang endpoint. */
+const ANTHROPIC = args.includes("--anthropic");
 const encoder = new TextEncoder();
 const FRAME = encoder.encode(
   `data: ${
@@ -60,7 +67,12 @@ function sseBody(): ReadableStream<Uint8Array> {
 const CONCURRENCY = 32;
 const UPSTREAM = "http://127.0.0.1:18400";
 
-const BODY = '{"model":"bench-model","messages":[{"role":"user","content":"Hello"}]}';
+const BODY = ANTHROPIC
+  ? `{"model":"bench-model","max_tokens":128,"stream":${
+    FRAMES > 0
+  },"messages":[{"role":"user","content":"Hello"}]}`
+  : '{"model":"bench-model","messages":[{"role":"user","content":"Hello"}]}';
+const PATH = ANTHROPIC ? "/olla/anthropic/v1/messages" : "/olla/lmdeploy/v1/chat/completions";
 
 /** The upstream, answering as a real fetch would: a JSON body with its length. */
 function upstreamFetch(input: RequestInfo | URL): Promise<Response> {
@@ -96,7 +108,9 @@ server: { request_logging: ${ACCESS_LOG}, rate_limits: { global_requests_per_min
 discovery:
   static:
     endpoints:
-      - { name: bench, url: "${UPSTREAM}", type: lmdeploy, check_interval: 1h }
+      - { name: bench, url: "${UPSTREAM}", type: ${
+    ANTHROPIC ? "sglang" : "lmdeploy"
+  }, check_interval: 1h }
 `,
   { knownTypes: profiles.typeNames, env: () => undefined },
 );
@@ -127,7 +141,7 @@ while (!service.registry.endpoints.every((endpoint) => endpoint.models !== undef
 
 const info = { remoteAddr: "127.0.0.1" };
 async function one(): Promise<void> {
-  const request = new Request("http://127.0.0.1:18501/olla/lmdeploy/v1/chat/completions", {
+  const request = new Request(`http://127.0.0.1:18501${PATH}`, {
     method: "POST",
     headers: {
       host: "127.0.0.1:18501",
@@ -159,6 +173,7 @@ console.log(JSON.stringify({
   requests: REQUESTS,
   concurrency: CONCURRENCY,
   access_log: ACCESS_LOG,
+  anthropic: ANTHROPIC,
   us_per_request: Number((ms * 1000 / REQUESTS).toFixed(2)),
   ...(FRAMES > 0 ? { us_per_frame: Number((ms * 1000 / REQUESTS / (FRAMES + 1)).toFixed(3)) } : {}),
 }));

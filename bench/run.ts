@@ -623,20 +623,42 @@ await stop(upstream);
 
 // olla-ts's own cost per request, without sockets (bench/overhead.ts): steadier than
 // any socket number on a shared machine, and the instrument for hot-path work.
-async function inProcess(command: string, args: string[]): Promise<number | null> {
+async function inProcess(
+  command: string,
+  args: string[],
+  flags: string[] = [],
+): Promise<Record<string, number> | null> {
   const { ok, text } = await output(command, [
     ...args,
     "bench/overhead.ts",
-    String(smoke ? 2_000 : 100_000),
+    String(smoke ? 2_000 : flags.includes("--stream") ? 20_000 : 100_000),
+    ...flags,
   ]);
   if (!ok) return null;
-  return JSON.parse(text.trim().split("\n").pop() ?? "{}").us_per_request ?? null;
+  return JSON.parse(text.trim().split("\n").pop() ?? "{}");
 }
 console.log("in-process overhead");
-const overhead = {
-  deno: await inProcess(deno, ["run", "-A"]),
-  bun: await inProcess(bun, []),
-};
+const runtimes = { deno: [deno, ["run", "-A"]], bun: [bun, []] } as const;
+const overhead = { deno: null as number | null, bun: null as number | null };
+/** The Anthropic translator's cost (bench/overhead.ts --anthropic) beside the passthrough's. */
+const translation = {
+  deno: { request_us: null, passthrough_frame_us: null, translated_frame_us: null },
+  bun: { request_us: null, passthrough_frame_us: null, translated_frame_us: null },
+} as Record<"deno" | "bun", Record<string, number | null>>;
+for (
+  const [name, [command, args]] of Object.entries(runtimes) as [
+    keyof typeof runtimes,
+    readonly [string, readonly string[]],
+  ][]
+) {
+  overhead[name] = (await inProcess(command, [...args]))?.us_per_request ?? null;
+  translation[name].request_us =
+    (await inProcess(command, [...args], ["--anthropic"]))?.us_per_request ?? null;
+  translation[name].passthrough_frame_us =
+    (await inProcess(command, [...args], ["--stream"]))?.us_per_frame ?? null;
+  translation[name].translated_frame_us =
+    (await inProcess(command, [...args], ["--stream", "--anthropic"]))?.us_per_frame ?? null;
+}
 
 // --- verdicts ------------------------------------------------------------------------
 
@@ -674,6 +696,8 @@ function targetsFor(runtime: "Deno" | "Bun"): Target[] {
   const addedTtfb = olla.streams.ttfb_ms.p99 - bare.streams.ttfb_ms.p99;
   const addedFrame = olla.streams.frame_delay_ms.p99 - bare.streams.frame_delay_ms.p99;
   const idle = olla.rss_mb.idle ?? 0;
+  const costs = translation[runtime === "Deno" ? "deno" : "bun"];
+  const translatedRatio = (costs.translated_frame_us ?? NaN) / (costs.passthrough_frame_us ?? NaN);
   return [
     {
       target: "throughput vs bare passthrough (Deno >= 60%, Bun >= 85%), access log on",
@@ -729,6 +753,13 @@ function targetsFor(runtime: "Deno" | "Bun"): Target[] {
         (olla.rss_mb.load ?? 0) < 300,
     },
     {
+      target: "translated Anthropic SSE frame within 1.5x a passed-through frame (in process)",
+      measured: `${
+        round(translatedRatio, 2)
+      }x (${costs.translated_frame_us} vs ${costs.passthrough_frame_us} us)`,
+      met: translatedRatio <= 1.5,
+    },
+    {
       target: "idle RSS < 60 MB",
       measured: `${round(idle, 1)} MB (${round(olla.rss_mb.idle_private, 1)} MB private)`,
       met: idle < 60,
@@ -775,6 +806,7 @@ const result = {
   },
   rows,
   in_process_us_per_request: overhead,
+  anthropic_translation: translation,
   targets,
 };
 
@@ -810,7 +842,9 @@ const markdown = [
   "",
   `olla-ts's own work per proxied request, in process without sockets (bench/overhead.ts): ${
     fmt(overhead.deno, 1)
-  } us on Deno, ${fmt(overhead.bun, 1)} us on Bun.`,
+  } us on Deno, ${fmt(overhead.bun, 1)} us on Bun. A translated Anthropic Messages request: ${
+    fmt(translation.deno.request_us, 1)
+  } us on Deno, ${fmt(translation.bun.request_us, 1)} us on Bun.`,
   "",
   "| Target (same run) | olla-ts on Deno | olla-ts on Bun |",
   "| --- | --- | --- |",

@@ -1,7 +1,8 @@
 /**
  * `deno task demo`: olla-ts in front of two fake LMDeploy servers serving different
- * models (the same fake the tests use), with a curl line for every endpoint, so anyone
- * can try the LMDeploy API without a GPU. Ctrl+C stops everything.
+ * models (the same fake the tests use) and two fake engines for the Anthropic Messages
+ * API (one serving it natively, one translated), with a curl line for every endpoint, so
+ * anyone can try the LMDeploy and Anthropic APIs without a GPU. Ctrl+C stops everything.
  *
  * `--check` sends every example request once, prints the statuses and exits (non-zero
  * when one is not what the README promises); the test suite runs it that way.
@@ -14,6 +15,7 @@ import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
 import { ProfileSet } from "../lib/profiles/profile.ts";
 import { detectRuntime } from "../lib/startup/runtime.ts";
 import { createService, serveOptions } from "../lib/startup/service.ts";
+import { startAnthropicEngine } from "../test/fakes/anthropic_engine.ts";
 import { startFakeLmdeploy } from "../test/fakes/lmdeploy.ts";
 
 const runtime = detectRuntime();
@@ -24,6 +26,11 @@ const chatModel = "internlm/internlm2_5-7b-chat";
 const rewardModel = "internlm/internlm2-1_8b-reward";
 const gpuA = await startFakeLmdeploy({ modelName: chatModel, adapters: ["my-lora"], itlMs: 80 });
 const gpuB = await startFakeLmdeploy({ modelName: rewardModel, rewardModel: true, itlMs: 80 });
+// The Anthropic Messages API: passed through to an engine that serves it, translated for one that does not.
+const nativeModel = "Qwen/Qwen3-8B";
+const translatedModel = "qwen3-coder";
+const gpuC = await startAnthropicEngine({ models: [nativeModel], native: true });
+const gpuD = await startAnthropicEngine({ models: [translatedModel] });
 
 const profiles = new ProfileSet(BUILT_IN_PROFILES);
 const { config } = parseConfig(
@@ -34,6 +41,10 @@ discovery:
     endpoints:
       - { name: gpu-a, url: "${gpuA.url}", type: lmdeploy, check_interval: 1s }
       - { name: gpu-b, url: "${gpuB.url}", type: lmdeploy, check_interval: 1s }
+      - { name: gpu-c, url: "${gpuC.url}", type: vllm, check_interval: 1s }
+      - { name: gpu-d, url: "${gpuD.url}", type: sglang, check_interval: 1s }
+model_aliases:
+  claude-sonnet-4-5: ["${translatedModel}"]
 `,
   { env: () => undefined, knownTypes: profiles.typeNames },
 );
@@ -56,25 +67,30 @@ const examples: {
   body?: unknown;
   expect: number;
 }[] = [
-  { title: "olla-ts's view of LMDeploy health", method: "GET", path: "health", expect: 200 },
+  {
+    title: "olla-ts's view of LMDeploy health",
+    method: "GET",
+    path: "lmdeploy/health",
+    expect: 200,
+  },
   {
     title: "models of both endpoints, in LMDeploy's card shape",
     method: "GET",
-    path: "v1/models",
+    path: "lmdeploy/v1/models",
     expect: 200,
   },
-  { title: "sleep state, per endpoint", method: "GET", path: "is_sleeping", expect: 200 },
+  { title: "sleep state, per endpoint", method: "GET", path: "lmdeploy/is_sleeping", expect: 200 },
   {
     title: "chat (routed to gpu-a by model)",
     method: "POST",
-    path: "v1/chat/completions",
+    path: "lmdeploy/v1/chat/completions",
     body: { model: chatModel, messages: [{ role: "user", content: "Hello!" }] },
     expect: 200,
   },
   {
     title: "chat, streamed with usage",
     method: "POST",
-    path: "v1/chat/completions",
+    path: "lmdeploy/v1/chat/completions",
     body: {
       model: chatModel,
       messages: [{ role: "user", content: "Hello!" }],
@@ -86,56 +102,83 @@ const examples: {
   {
     title: "text completion",
     method: "POST",
-    path: "v1/completions",
+    path: "lmdeploy/v1/completions",
     body: { model: "my-lora", prompt: "Once upon a time" },
     expect: 200,
   },
   {
     title: "token encoding (any endpoint)",
     method: "POST",
-    path: "v1/encode",
+    path: "lmdeploy/v1/encode",
     body: { input: "hello" },
     expect: 200,
   },
   {
     title: "LMDeploy's native generate, streamed",
     method: "POST",
-    path: "generate",
+    path: "lmdeploy/generate",
     body: { prompt: "Hello", max_tokens: 6, stream: true },
     expect: 200,
   },
   {
     title: "reward pooling (routed to gpu-b by model)",
     method: "POST",
-    path: "pooling",
+    path: "lmdeploy/pooling",
     body: { model: rewardModel, input: ["a good answer", "a bad answer"] },
     expect: 200,
   },
   {
     title: "embeddings: refused by olla-ts with a pointer to pooling",
     method: "POST",
-    path: "v1/embeddings",
+    path: "lmdeploy/v1/embeddings",
     body: { model: chatModel, input: "x" },
     expect: 400,
   },
   {
     title: "management: refused unless enabled",
     method: "POST",
-    path: "sleep",
+    path: "lmdeploy/sleep",
     body: {},
     expect: 403,
   },
   {
     title: "an unknown model: 404 in the shared error envelope",
     method: "POST",
-    path: "v1/chat/completions",
+    path: "lmdeploy/v1/chat/completions",
     body: { model: "no/such-model", messages: [] },
     expect: 404,
   },
+  {
+    title: "Anthropic Messages, passed through to gpu-c (it serves the API itself)",
+    method: "POST",
+    path: "anthropic/v1/messages",
+    body: { model: nativeModel, max_tokens: 64, messages: [{ role: "user", content: "Hello!" }] },
+    expect: 200,
+  },
+  {
+    title: "Anthropic Messages through an alias, translated for gpu-d, streamed",
+    method: "POST",
+    path: "anthropic/v1/messages",
+    body: {
+      model: "claude-sonnet-4-5",
+      max_tokens: 64,
+      stream: true,
+      messages: [{ role: "user", content: "Hello!" }],
+    },
+    expect: 200,
+  },
+  {
+    title: "Anthropic count_tokens (the engine's own count, else an estimate)",
+    method: "POST",
+    path: "anthropic/v1/messages/count_tokens",
+    body: { model: nativeModel, messages: [{ role: "user", content: "Hello!" }] },
+    expect: 200,
+  },
+  { title: "Anthropic's model list", method: "GET", path: "anthropic/v1/models", expect: 200 },
 ];
 
 function curl(example: (typeof examples)[number]): string {
-  const url = `${base}/olla/lmdeploy/${example.path}`;
+  const url = `${base}/olla/${example.path}`;
   if (example.method === "GET") return `curl -s ${url}`;
   const stream = (example.body as { stream?: boolean }).stream ? "-N " : "";
   return `curl -s ${stream}${url} -H 'content-type: application/json' -d '${json(example.body)}'`;
@@ -154,6 +197,8 @@ async function shutdown(code: number): Promise<never> {
   await server.shutdown();
   await gpuA.close();
   await gpuB.close();
+  await gpuC.close();
+  await gpuD.close();
   return runtime.exit(code);
 }
 
@@ -161,7 +206,7 @@ await waitForModels();
 if (check) {
   let failed = 0;
   for (const example of examples) {
-    const response = await fetch(`${base}/olla/lmdeploy/${example.path}`, {
+    const response = await fetch(`${base}/olla/${example.path}`, {
       method: example.method,
       headers: example.body === undefined ? {} : { "content-type": "application/json" },
       body: example.body === undefined ? undefined : json(example.body),
@@ -177,13 +222,16 @@ if (check) {
 }
 
 runtime.writeStdout(`
-olla-ts demo: ${base} in front of two fake LMDeploy servers
+olla-ts demo: ${base} in front of two fake LMDeploy servers and two fake engines
   gpu-a ${gpuA.url} serves ${chatModel} (+ LoRA adapter my-lora)
   gpu-b ${gpuB.url} serves ${rewardModel} (a reward model, for /pooling)
+  gpu-c ${gpuC.url} serves ${nativeModel} and the Anthropic Messages API itself
+  gpu-d ${gpuD.url} serves ${translatedModel} (OpenAI chat only: Messages are translated)
 
 Try:
 ${examples.map((example) => `  # ${example.title}\n  ${curl(example)}\n`).join("\n")}
   # point the OpenAI SDK at ${base}/olla/lmdeploy/v1
+  # point the Anthropic SDK (or Claude Code: ANTHROPIC_BASE_URL) at ${base}/olla/anthropic
 
 Ctrl+C stops the demo.
 `);

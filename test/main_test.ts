@@ -257,6 +257,6 @@ describe("demo/demo.ts", () => {
     const demo = new URL("../demo/demo.ts", import.meta.url).pathname;
     const { code, stdout, stderr } = await run(process.execPath, runArgs(demo, ["--check"]));
     assert.equal(code, 0, `${stdout}\n${stderr}`);
-    assert.equal(stdout.split("\n").filter((line) => line.startsWith("ok ")).length, 12, stdout);
+    assert.equal(stdout.split("\n").filter((line) => line.startsWith("ok ")).length, 16, stdout);
   });
 });

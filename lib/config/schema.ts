@@ -11,6 +11,7 @@
 import { endpointSpec } from "./schema_endpoint.ts";
 import { proxySpec } from "./schema_proxy.ts";
 import { serverSpec } from "./schema_server.ts";
+import { translatorsSpec } from "./schema_translators.ts";
 import { list, map, obj } from "../schema/composites.ts";
 import { bool, duration, num, opaque, str } from "../schema/scalars.ts";
 import { ParseContext, type SpecType } from "../schema/spec.ts";
@@ -126,10 +127,7 @@ export const configSpec = obj({
       fits: (value) => value === "stdout",
     }),
   }),
-  translators: opaque({
-    doc: "Olla's API translators",
-    unsupported: "the Anthropic translator is not available yet",
-  }),
+  translators: translatorsSpec,
   dashboard: opaque({ doc: "Olla's web dashboard", unsupported: "no dashboard yet" }),
   engineering: obj({
     show_nerdstats: bool({

@@ -4,11 +4,11 @@
  *
  * @module
  */
+import { AUTO_TYPE } from "./endpoints.ts";
 import type { Config } from "./schema.ts";
 import { parseCidr } from "../cidr.ts";
 import type { ParseContext, Path } from "../schema/spec.ts";
 import { nearestKey } from "../schema/suggest.ts";
-import { AUTO_TYPE } from "./endpoints.ts";
 
 /** Cross-field checks the schema cannot express. */
 export function validate(
@@ -84,6 +84,12 @@ export function validate(
       ctx.error(path, "set exactly one of key and key_file");
     }
   });
+  if (config.translators.anthropic.max_message_size <= 0) {
+    ctx.warn(
+      ["translators", "anthropic", "max_message_size"],
+      "0 or less means the default, 10 MiB (10485760)",
+    );
+  }
   for (const [alias, targets] of Object.entries(config.model_aliases)) {
     if (targets.length === 0) {
       ctx.error(["model_aliases", alias], "an alias needs at least one model");

@@ -11,6 +11,7 @@
  */
 import { logAccess } from "./access_log.ts";
 import { ModelStatistics, type ModelStats, type ModelTotals } from "./model_stats.ts";
+import { addOllaMetrics } from "./olla_metrics.ts";
 import {
   Counter,
   type CounterSeries,
@@ -18,9 +19,9 @@ import {
   type HistogramSeries,
   MetricsRegistry,
 } from "./prometheus.ts";
-import { addOllaMetrics } from "./olla_metrics.ts";
 import { addStateGauges } from "./state_gauges.ts";
 import { TrafficStats } from "./traffic_stats.ts";
+import { TranslatorStats } from "./translator_stats.ts";
 import type { Logger } from "../log.ts";
 import type { Admission } from "../proxy/admission.ts";
 import type { RequestRecord } from "../proxy/request_record.ts";
@@ -102,6 +103,8 @@ export class Telemetry {
   readonly #models = new ModelStatistics();
   /** Olla's proxy, endpoint and security statistics. */
   readonly traffic = new TrafficStats();
+  /** Olla's Anthropic translator statistics. */
+  readonly translators = new TranslatorStats();
   readonly #series = new Map<string, RequestSeries>();
   #requests = 0;
   #errors = 0;
@@ -238,6 +241,7 @@ export class Telemetry {
     this.#requests++;
     if (fault) this.#errors++;
     this.traffic.observe(record, durationMs);
+    this.translators.observe(record, durationMs);
     const series = this.#seriesFor(route, endpoint, model, record.status);
     series.requests.value++;
     if (fault) this.#errorsTotal.inc({ route, fault });

@@ -18,6 +18,7 @@ import type { Bytes } from "./body_read.ts";
 import { setClientResponseHeaders } from "./headers.ts";
 import type { RequestRecord } from "./request_record.ts";
 import { type StreamOutcome, teeBody } from "./stream_stage.ts";
+import type { AnswerTranslation } from "./upstream_plan.ts";
 import { observerFor } from "./usage.ts";
 import type { Clock } from "../clock.ts";
 import type { Deadlines } from "../deadlines.ts";
@@ -49,10 +50,27 @@ export function respond(
   const contentType = response.headers.get("content-type");
   const sse = contentType?.startsWith("text/event-stream") ?? false;
   const length = Number(response.headers.get("content-length") ?? Number.NaN);
-  if (!response.body || (!sse && Number.isFinite(length) && length <= MAX_WHOLE_BODY)) {
-    return answerWhole(deps, response, attempt);
+  // Only a success is translated; an error answer is handed on (the route renders it).
+  const translation = response.ok ? attempt.plan?.answer : undefined;
+  if (
+    !response.body || (!sse && Number.isFinite(length) && length <= MAX_WHOLE_BODY) ||
+    (translation && !sse)
+  ) {
+    return answerWhole(deps, response, attempt, translation);
   }
-  return { kind: "answered", response: answerStreamed(deps, response, response.body, attempt) };
+  return {
+    kind: "answered",
+    response: answerStreamed(deps, response, response.body, attempt, translation),
+  };
+}
+
+/** Client headers for a translated answer: the upstream's, with the new type and no length. */
+function translatedHeaders(upstream: Headers, contentType: string): Headers {
+  const headers = new Headers();
+  setClientResponseHeaders(upstream, headers);
+  headers.delete("content-length");
+  headers.set("content-type", contentType);
+  return headers;
 }
 
 /** The last backend answer, passed on unchanged when every attempt failed. */
@@ -72,6 +90,7 @@ async function answerWhole(
   deps: AnswerDeps,
   response: Response,
   attempt: Attempt,
+  translation: AnswerTranslation | undefined,
 ): Promise<AttemptResult> {
   const { clock, registry } = deps;
   const { endpoint, request, controller, deadline } = attempt;
@@ -122,16 +141,41 @@ async function answerWhole(
   } finally {
     timer?.cancel();
   }
+  const upstreamBytes = bytes;
+  if (translation) {
+    try {
+      bytes = translation.json(bytes);
+    } catch (error) {
+      settle(deps, attempt, "complete", 0);
+      throw new OllaError(
+        502,
+        `Endpoint "${endpoint.name}" answered with JSON olla-ts cannot read: ${
+          describeFetchError(error)
+        }`,
+        {
+          code: "upstream_invalid_answer",
+          fault: "upstream",
+        },
+      );
+    }
+  }
   settle(deps, attempt, "complete", bytes.byteLength);
   const observer = observerFor(response.headers.get("content-type"));
   if (observer) {
     // Usage is read after the answer has been handed to the runtime.
     record.finishesWith(
       Promise.resolve().then(() => {
-        observer.push(bytes, record.upstreamHeadersAt ?? clock.now());
+        observer.push(upstreamBytes, record.upstreamHeadersAt ?? clock.now());
         record.usage = observer.finish();
       }),
     );
+  }
+  if (translation) {
+    const headers = translatedHeaders(response.headers, translation.contentType);
+    return {
+      kind: "answered",
+      response: new Response(bytes, { status: response.status, headers }),
+    };
   }
   const answer = new Response(response.body ? bytes : null, { status: response.status });
   setClientResponseHeaders(response.headers, answer.headers);
@@ -144,10 +188,13 @@ function answerStreamed(
   response: Response,
   body: ReadableStream<Uint8Array>,
   attempt: Attempt,
+  translation: AnswerTranslation | undefined,
 ): Response {
   const { record } = attempt.request;
   const contentType = response.headers.get("content-type");
-  const observer = observerFor(contentType);
+  // A translation reads every event anyway and reports the usage itself.
+  const translate = translation?.stream();
+  const observer = translate ? undefined : observerFor(contentType);
   let done: () => void = () => {};
   record.finishesWith(new Promise<void>((resolve) => done = resolve));
   const stream = teeBody(body, {
@@ -158,12 +205,18 @@ function answerStreamed(
     sse: contentType?.startsWith("text/event-stream") ?? false,
     abortUpstream: (reason) => attempt.controller.abort(reason),
     onChunk: observer ? (chunk, now) => observer.push(chunk, now) : undefined,
+    translate,
+    errorTail: attempt.plan?.errorTail,
     onEnd: (outcome, bytes, error) => {
       settle(deps, attempt, outcome, bytes, error);
-      record.usage = observer?.finish();
+      record.usage = translate ? translate.usage() : observer?.finish();
       done();
     },
   });
+  if (translation) {
+    const headers = translatedHeaders(response.headers, "text/event-stream");
+    return new Response(stream, { status: response.status, headers });
+  }
   const answer = new Response(stream, { status: response.status });
   setClientResponseHeaders(response.headers, answer.headers);
   return answer;

@@ -14,6 +14,7 @@ import type { Bytes } from "./body_read.ts";
 import { replaceModel } from "./body_scan.ts";
 import { setClientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
 import type { RequestRecord } from "./request_record.ts";
+import type { PlanFor, UpstreamPlan } from "./upstream_plan.ts";
 import type { Clock } from "../clock.ts";
 import type { Deadlines } from "../deadlines.ts";
 import { OllaError } from "../errors.ts";
@@ -50,6 +51,8 @@ export interface ForwardRequest {
   signal: AbortSignal;
   /** Send to the candidates whatever their health (management routes naming their target). */
   ignoreHealth?: boolean;
+  /** A request adapted per endpoint (upstream_plan.ts); replaces `upstreamPath` and `body`. */
+  planFor?: PlanFor;
 }
 
 /** What an attempt needs from the rest of olla-ts. */
@@ -86,13 +89,17 @@ export interface Attempt {
   /** Ends the attempt at the registry and frees its admission slot (idempotent). */
   finish: () => void;
   onClientAbort: () => void;
+  /** The request as adapted for this endpoint, when it is. */
+  plan: UpstreamPlan | undefined;
 }
 
 /** What an attempt came to. */
 export type AttemptResult =
   | { kind: "answered"; response: Response }
   | { kind: "failover"; reason: string; answer?: FailedAnswer; error?: OllaError }
-  | { kind: "retry_same"; reason: string };
+  | { kind: "retry_same"; reason: string }
+  /** The engine lacks the native path the plan used: send again, translated. */
+  | { kind: "replan" };
 
 /** Why olla-ts itself stopped an attempt. */
 export class AttemptStop extends Error {
@@ -132,9 +139,13 @@ export async function sendAttempt(
   request: ForwardRequest,
   deadline: number | undefined,
   isRetry: boolean,
+  translate = false,
 ): Promise<AttemptResult | { kind: "sent"; response: Response; attempt: Attempt }> {
   const { registry, clock, timeouts } = deps;
   const { record } = request;
+  // Planned before a slot is taken: a request that cannot be adapted fails here, holding nothing.
+  const model = request.selection.modelFor(endpoint);
+  const plan = request.planFor?.(endpoint, model, translate);
   const admission = deps.admissions.get(endpoint.name);
   let release: () => void = () => {};
   try {
@@ -155,7 +166,15 @@ export async function sendAttempt(
   const controller = new AbortController();
   const onClientAbort = () => controller.abort(request.signal.reason);
   request.signal.addEventListener("abort", onClientAbort, { once: true });
-  const attempt: Attempt = { endpoint, request, controller, deadline, finish, onClientAbort };
+  const attempt: Attempt = {
+    endpoint,
+    request,
+    controller,
+    deadline,
+    finish,
+    onClientAbort,
+    plan,
+  };
   const started = clock.now();
   const untilDeadline = deadline === undefined ? Infinity : deadline - started;
   const deadlineFirst = untilDeadline <= timeouts.responseHeaderMs;
@@ -194,24 +213,29 @@ export async function sendAttempt(
     }
   });
 
-  const model = request.selection.modelFor(endpoint);
   record.endpoint = endpoint.name;
   record.backendType = endpoint.type;
   record.upstreamModel = model;
-  let body = request.body;
-  if (body && request.modelRange && model !== undefined && model !== record.model) {
+  record.mode = plan?.mode;
+  record.modeFallback = plan?.fallback;
+  let body = plan ? plan.body : request.body;
+  if (!plan && body && request.modelRange && model !== undefined && model !== record.model) {
     // An alias: the chosen endpoint gets its real model name; nothing else changes.
     body = replaceModel(body, request.modelRange, model);
   }
   const headers = upstreamRequestHeaders(request.headers, {
     ...request.forwarding,
-    endpointHeaders: endpoint.outboundHeaders,
+    endpointHeaders: plan?.headers
+      ? [...Object.entries(plan.headers), ...endpoint.outboundHeaders]
+      : endpoint.outboundHeaders,
   });
   headers["x-request-id"] = record.id;
 
   let response: Response;
   try {
-    const path = typeof request.upstreamPath === "string"
+    const path = plan
+      ? plan.path
+      : typeof request.upstreamPath === "string"
       ? request.upstreamPath
       : request.upstreamPath(endpoint);
     response = await deps.fetch(`${endpoint.baseUrl}${path}`, {
@@ -232,6 +256,14 @@ export async function sendAttempt(
   watchdog.cancel();
   const now = clock.now();
   record.upstreamWaitMs += now - started;
+  if (plan?.isMissingPath && (response.status === 404 || response.status === 405)) {
+    const text = new TextDecoder().decode(await readLimited(response, MAX_ERROR_BODY));
+    if (plan.isMissingPath(response.status, text)) {
+      releaseAttempt(attempt);
+      return { kind: "replan" };
+    }
+    response = new Response(text, { status: response.status, headers: response.headers });
+  }
   const failure = await failedAnswer(registry, endpoint, response);
   if (failure) {
     releaseAttempt(attempt);

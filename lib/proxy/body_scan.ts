@@ -20,6 +20,8 @@ export interface BodyFields {
   sessionId?: string;
   /** Range of the `messages` value (or `prompt` when there are no messages), for prefix hashing. */
   conversationRange?: Range;
+  /** Whether the client asked for a stream (`"stream": true`). */
+  stream?: boolean;
 }
 
 const QUOTE = 0x22;
@@ -121,6 +123,8 @@ export function scanBody(bytes: Uint8Array): BodyFields {
       fields.conversationRange = [valueStart, valueEnd];
     } else if (keyIs(bytes, keyStart, keyEnd, "prompt")) {
       promptRange = [valueStart, valueEnd];
+    } else if (keyIs(bytes, keyStart, keyEnd, "stream")) {
+      fields.stream = valueEnd - valueStart === 4 && bytes[valueStart] === 0x74; // true
     }
     i = valueEnd;
     while (i < bytes.length && isSpace(bytes[i])) i++;

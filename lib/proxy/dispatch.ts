@@ -7,12 +7,13 @@
  *
  * @module
  */
-import { readBody } from "./body_read.ts";
-import { scanBody } from "./body_scan.ts";
 import type { ForwardRequest } from "./attempt.ts";
+import { type Bytes, readBody } from "./body_read.ts";
+import { type BodyFields, scanBody } from "./body_scan.ts";
 import type { Proxy } from "./forward.ts";
 import { OLLA } from "./olla_headers.ts";
 import type { RequestRecord } from "./request_record.ts";
+import type { PlanFor } from "./upstream_plan.ts";
 import type { Clock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import type { Deadlines } from "../deadlines.ts";
@@ -71,6 +72,13 @@ export interface DispatchRequest {
   /** For a model no endpoint in scope serves: a better answer than 404, if there is one. */
   explainUnknownModel?: (model: string) => OllaError | undefined;
   forwarding: { clientIp: string; proto: string; host: string | null };
+  /** A lower body limit than `server.request_limits.max_body_size` (the Anthropic route's). */
+  maxBodyBytes?: number;
+  /**
+   * Adapts the request per endpoint once its body has been read (the Anthropic route:
+   * passthrough or translation); it may refuse the body with a 400 before routing.
+   */
+  adapt?: (body: Bytes, fields: BodyFields) => PlanFor;
 }
 
 const METHODS_WITHOUT_BODY = new Set(["GET", "HEAD", "OPTIONS"]);
@@ -111,7 +119,7 @@ export class Dispatcher {
     let body;
     try {
       body = METHODS_WITHOUT_BODY.has(request.method) ? undefined : await readBody(request, {
-        maxBytes: settings.maxBodyBytes,
+        maxBytes: target.maxBodyBytes ?? settings.maxBodyBytes,
         timeoutMs: settings.bodyTimeoutMs,
         deadlines: this.#deps.deadlines,
       });
@@ -122,6 +130,8 @@ export class Dispatcher {
     record.bytesIn = body?.byteLength ?? 0;
     const fields = body ? scanBody(body) : {};
     record.model = fields.model;
+    record.stream = fields.stream === true;
+    const planFor = target.adapt?.(body ?? new Uint8Array(0), fields);
 
     const selection = target.direct
       ? directSelection(target.direct, settings)
@@ -185,6 +195,7 @@ export class Dispatcher {
       forwarding: target.forwarding,
       signal: request.signal,
       ignoreHealth: target.direct !== undefined,
+      planFor,
     });
   }
 

@@ -115,6 +115,13 @@ export class Proxy {
         });
         result = await sendAttempt(this.#attempts, endpoint, request, deadline, true);
       }
+      if (result.kind === "replan") {
+        logger.info("endpoint lacks the native path; translating", {
+          request_id: record.id,
+          endpoint: endpoint.name,
+        });
+        result = await sendAttempt(this.#attempts, endpoint, request, deadline, false, true);
+      }
       if (result.kind === "sent") {
         result = await respond(this.#answers, result.response, result.attempt);
       }

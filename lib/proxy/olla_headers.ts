@@ -22,6 +22,8 @@ export const OLLA = {
   sessionId: "x-olla-session-id",
   failovers: "x-olla-failovers",
   targetEndpoint: "x-olla-target-endpoint",
+  mode: "x-olla-mode",
+  tokenCount: "x-olla-token-count",
 } as const;
 
 /** Milliseconds with at most three decimals and no trailing zeros (`12.5`, `8`). */
@@ -65,6 +67,7 @@ export function applyOllaHeaders(
   }
   if (record.sessionHeader) headers.set(OLLA.sessionId, record.sessionHeader);
   if (record.failovers.length > 0) headers.set(OLLA.failovers, String(record.failovers.length));
+  if (record.mode) headers.set(OLLA.mode, record.mode);
   const overhead = record.overheadMs;
   if (overhead !== undefined) {
     const upstream = record.upstreamWaitMs > 0 ? `, upstream;dur=${ms(record.upstreamWaitMs)}` : "";

@@ -12,6 +12,7 @@
  * @module
  */
 import type { StreamOutcome } from "./stream_stage.ts";
+import type { TranslationFallback } from "./upstream_plan.ts";
 import type { UsageSummary } from "./usage.ts";
 import type { Fault } from "../errors.ts";
 import type { RoutingDecision } from "../routing/candidates.ts";
@@ -49,6 +50,8 @@ export class RequestRecord {
 
   /** The model the client asked for. */
   model: string | undefined;
+  /** Whether the client asked for a streamed answer. */
+  stream = false;
   bytesIn = 0;
   /** Time spent reading the request body from the client, ms. */
   bodyReadMs = 0;
@@ -61,6 +64,10 @@ export class RequestRecord {
 
   endpoint: string | undefined;
   backendType: string | undefined;
+  /** How the request reached the endpoint when adapted per endpoint (`X-Olla-Mode`). */
+  mode: "passthrough" | "translation" | undefined;
+  /** Why it was translated rather than passed through. */
+  modeFallback: TranslationFallback | undefined;
   /** The model name sent to the endpoint (an alias resolves to it). */
   upstreamModel: string | undefined;
   /** Why each failed attempt was abandoned for the next endpoint. */

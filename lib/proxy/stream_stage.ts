@@ -20,6 +20,7 @@
  *
  * @module
  */
+import type { StreamTranslation } from "./upstream_plan.ts";
 import type { Clock } from "../clock.ts";
 import type { Deadline, Deadlines } from "../deadlines.ts";
 
@@ -43,8 +44,16 @@ export interface TeeOptions {
   sse: boolean;
   /** Aborts the upstream request (and so its body). */
   abortUpstream: (reason: unknown) => void;
-  /** Sees every chunk after it was forwarded. */
+  /** Sees every upstream chunk after it was forwarded. */
   onChunk?: (chunk: Uint8Array, now: number) => void;
+  /**
+   * Turns upstream bytes into the client's (a translated answer); each chunk's output is
+   * forwarded as soon as the chunk is translated, and an answer cut short ends with the
+   * translation's own error event.
+   */
+  translate?: StreamTranslation;
+  /** The closing bytes for an SSE answer cut short, when not the OpenAI-style default. */
+  errorTail?: (message: string) => Uint8Array;
   /** Called once with how the answer ended and how many bytes reached the client side. */
   onEnd: (outcome: StreamOutcome, bytes: number, error?: unknown) => void;
 }
@@ -115,7 +124,7 @@ export function teeBody(
   body: ReadableStream<Uint8Array>,
   options: TeeOptions,
 ): ReadableStream<Uint8Array> {
-  const { clock, deadlines, idleTimeoutMs, deadline, onChunk } = options;
+  const { clock, deadlines, idleTimeoutMs, deadline, onChunk, translate } = options;
   const reader = chunkReader(body);
   let bytes = 0;
   let lastChunkAt = clock.now();
@@ -150,33 +159,49 @@ export function teeBody(
 
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      let result: ReadableStreamReadResult<Uint8Array>;
-      try {
-        result = await reader.read();
-      } catch (error) {
-        if (ended) return;
-        const outcome = stoppedFor ?? "upstream_error";
-        if (options.sse) {
-          const tail = sseErrorTail(outcome);
-          bytes += tail.byteLength;
-          controller.enqueue(tail);
-          controller.close();
-        } else {
-          controller.error(error);
+      // A translated chunk may complete no event yet: read on until something is sent.
+      for (;;) {
+        let result: ReadableStreamReadResult<Uint8Array>;
+        try {
+          result = await reader.read();
+        } catch (error) {
+          if (ended) return;
+          const outcome = stoppedFor ?? "upstream_error";
+          if (translate || options.sse) {
+            const message = ERROR_MESSAGES[outcome][1];
+            const tail = translate
+              ? translate.fail(message)
+              : options.errorTail
+              ? options.errorTail(message)
+              : sseErrorTail(outcome);
+            bytes += tail.byteLength;
+            if (tail.byteLength > 0) controller.enqueue(tail);
+            controller.close();
+          } else {
+            controller.error(error);
+          }
+          end(outcome, error);
+          return;
         }
-        end(outcome, error);
-        return;
+        if (result.done) {
+          const tail = translate?.end();
+          if (tail && tail.byteLength > 0) {
+            bytes += tail.byteLength;
+            controller.enqueue(tail);
+          }
+          controller.close();
+          end("complete");
+          return;
+        }
+        const chunk = result.value;
+        const now = clock.now();
+        const out = translate ? translate.push(chunk, now) : chunk;
+        if (out) controller.enqueue(out);
+        lastChunkAt = now;
+        if (out) bytes += out.byteLength;
+        onChunk?.(chunk, now);
+        if (out) return;
       }
-      if (result.done) {
-        controller.close();
-        end("complete");
-        return;
-      }
-      controller.enqueue(result.value);
-      const now = clock.now();
-      lastChunkAt = now;
-      bytes += result.value.byteLength;
-      onChunk?.(result.value, now);
     },
     cancel(reason) {
       if (ended) return;

@@ -9,6 +9,10 @@
  * A stream without usage still yields a completion-token estimate (content events),
  * marked as an estimate. Non-streamed JSON is kept (up to 1 MiB) and read at the end.
  *
+ * Anthropic's Messages answers (passed through from engines that serve them) are read
+ * the same way: `usage.input_tokens` / `output_tokens`, `message_start`'s usage and the
+ * final `message_delta`'s, and `stop_reason`.
+ *
  * @module
  */
 
@@ -35,13 +39,16 @@ export interface UsageObserver {
 }
 
 const MAX_JSON_BYTES = 1024 * 1024;
-const CONTENT_REGEXP = /"(?:content|text|reasoning_content)"\s*:\s*"(?!")/;
+const CONTENT_REGEXP = /"(?:content|text|reasoning_content|thinking|partial_json)"\s*:\s*"(?!")/;
 const USAGE_REGEXP = /"usage"\s*:\s*\{/;
 const FINISH_REGEXP = /"finish_reason"\s*:\s*[{"]/;
 
 interface Counts {
   prompt_tokens?: unknown;
   completion_tokens?: unknown;
+  /** Anthropic's names. */
+  input_tokens?: unknown;
+  output_tokens?: unknown;
 }
 
 function numberOrUndefined(value: unknown): number | undefined {
@@ -61,11 +68,20 @@ function tryParse(text: string | undefined): Record<string, unknown> | undefined
 /** Reads usage, finish reason and `/generate` meta_info from one parsed answer object. */
 function readAnswer(answer: Record<string, unknown> | undefined, into: UsageSummary): void {
   if (!answer) return;
-  const usage = answer.usage as Counts | null | undefined;
+  // Anthropic's message_start nests its usage in the message.
+  const usage = (answer.usage ?? (answer.message as Record<string, unknown> | undefined)?.usage) as
+    | Counts
+    | null
+    | undefined;
   if (usage && typeof usage === "object") {
-    into.promptTokens = numberOrUndefined(usage.prompt_tokens) ?? into.promptTokens;
-    into.completionTokens = numberOrUndefined(usage.completion_tokens) ?? into.completionTokens;
+    into.promptTokens = numberOrUndefined(usage.prompt_tokens) ??
+      numberOrUndefined(usage.input_tokens) ?? into.promptTokens;
+    into.completionTokens = numberOrUndefined(usage.completion_tokens) ??
+      numberOrUndefined(usage.output_tokens) ?? into.completionTokens;
   }
+  const delta = answer.delta as { stop_reason?: unknown } | undefined;
+  const stop = answer.stop_reason ?? delta?.stop_reason;
+  if (typeof stop === "string") into.finishReason = stop;
   const meta = answer.meta_info as
     | (Counts & { finish_reason?: { type?: unknown } | null })
     | undefined;
@@ -88,6 +104,7 @@ export function sseUsageObserver(): UsageObserver {
   let contentEvents = 0;
   let firstTokenAt: number | undefined;
   let errorEvent = false;
+  let firstUsageEvent: string | undefined;
   let usageEvent: string | undefined;
   let finishEvent: string | undefined;
   let lastEvent: string | undefined;
@@ -101,7 +118,7 @@ export function sseUsageObserver(): UsageObserver {
     }
     if (data === "" || data === "[DONE]") return;
     lastEvent = data;
-    if (data.startsWith('{"error"')) {
+    if (data.startsWith('{"error"') || data.startsWith('{"type":"error"')) {
       errorEvent = true;
       return;
     }
@@ -109,7 +126,11 @@ export function sseUsageObserver(): UsageObserver {
       contentEvents++;
       firstTokenAt ??= now;
     }
-    if (USAGE_REGEXP.test(data)) usageEvent = data;
+    if (USAGE_REGEXP.test(data)) {
+      // Anthropic streams count input in the first usage and output in the last.
+      firstUsageEvent ??= data;
+      usageEvent = data;
+    }
     if (FINISH_REGEXP.test(data)) finishEvent = data;
   };
 
@@ -129,6 +150,7 @@ export function sseUsageObserver(): UsageObserver {
       // /generate's last event carries cumulative meta_info even without finish_reason.
       readAnswer(tryParse(lastEvent), summary);
       readAnswer(tryParse(finishEvent), summary);
+      if (firstUsageEvent !== usageEvent) readAnswer(tryParse(firstUsageEvent), summary);
       readAnswer(tryParse(usageEvent), summary);
       if (summary.completionTokens === undefined && contentEvents > 0) {
         summary.completionTokens = contentEvents;
@@ -142,6 +164,7 @@ export function sseUsageObserver(): UsageObserver {
 /** How much of a non-streamed answer's end is searched for its usage. */
 const TAIL_BYTES = 4096;
 const FINISH_VALUE_REGEXP = /"finish_reason"\s*:\s*"([^"\\]*)"/g;
+const STOP_VALUE_REGEXP = /"stop_reason"\s*:\s*"([^"\\]*)"/;
 
 /**
  * The object value of the last `"key": {...}` in `text`, parsed, or `undefined`. Only
@@ -186,6 +209,7 @@ function readJsonAnswer(bytes: Uint8Array, into: UsageSummary): void {
   let finish: string | undefined;
   for (const match of tail.matchAll(FINISH_VALUE_REGEXP)) finish ??= match[1];
   readAnswer({ usage, meta_info: meta, choices: [{ finish_reason: finish }] }, into);
+  into.finishReason ??= STOP_VALUE_REGEXP.exec(tail)?.[1];
 }
 
 /** An observer for a non-streamed JSON answer. */

@@ -13,9 +13,10 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import type { AppEnv } from "./app_env.ts";
 import { splitTarget } from "./request_target.ts";
+import { type AnthropicRouteDeps, anthropicRoutes } from "./routes/anthropic.ts";
 import { type InternalRouteDeps, internalRoutes } from "./routes/internal.ts";
 import { type ModelRouteDeps, modelRoutes } from "./routes/models.ts";
-import { type ProviderRouteDeps, providerRoutes } from "./routes/provider.ts";
+import { providerRoutes } from "./routes/provider.ts";
 import { unifiedRoutes } from "./routes/unified.ts";
 import type { Config } from "../config/schema.ts";
 import { errorResponse, OllaError } from "../errors.ts";
@@ -23,7 +24,7 @@ import type { Logger } from "../log.ts";
 import { OLLA } from "../proxy/olla_headers.ts";
 
 /** Collaborators of the app. */
-export interface AppDeps extends InternalRouteDeps, ModelRouteDeps, ProviderRouteDeps {
+export interface AppDeps extends InternalRouteDeps, ModelRouteDeps, AnthropicRouteDeps {
   logger: Logger;
   cors: Config["server"]["cors"];
   /** The request-context middleware (request_context.ts). */
@@ -65,6 +66,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", internalRoutes(deps));
   app.route("/", modelRoutes(deps));
   app.route("/", unifiedRoutes(deps));
+  app.route("/", anthropicRoutes(deps));
   app.route("/", providerRoutes(deps));
 
   app.notFound((c) =>

@@ -32,6 +32,7 @@ import { InflightTracker } from "../server/inflight.ts";
 import { createRateGate } from "../server/rate_gate.ts";
 import { RateLimiter } from "../server/rate_limit.ts";
 import { requestContext } from "../server/request_context.ts";
+import { NativeMessagesSupport } from "../translate/anthropic_plan.ts";
 
 /** What the service needs from its surroundings. */
 export interface ServiceDeps {
@@ -217,6 +218,9 @@ export function createService(deps: ServiceDeps): Service {
     allowManagementRoutes: config.proxy.allow_management_routes,
     authEnabled: config.server.auth.enabled,
     admitToBackend: createRateGate(rateLimiter),
+    anthropic: config.translators.anthropic,
+    nativeMessages: new NativeMessagesSupport(),
+    startedAt: telemetry.startedAt,
     telemetry,
     admissions,
     aliases: config.model_aliases,

@@ -17,8 +17,8 @@ import type { AppEnv } from "../app_env.ts";
 import { splitTarget } from "../request_target.ts";
 import { hash53 } from "../../hash.ts";
 import { bytesText, percentText } from "../../observability/olla_text.ts";
-import { successPercent } from "../../observability/traffic_stats.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "../../observability/prometheus.ts";
+import { successPercent } from "../../observability/traffic_stats.ts";
 import type { ProfileSet } from "../../profiles/profile.ts";
 import type { StickyTable } from "../../routing/sticky.ts";
 import { NAME, VERSION } from "../../version.ts";
@@ -102,6 +102,8 @@ export function internalRoutes(deps: InternalRouteDeps): Hono<AppEnv> {
       },
     });
   });
+
+  app.all("/internal/stats/translators", (c) => c.json(telemetry.translators.body(clock.now())));
 
   app.all("/internal/stats/sticky", (c) => {
     const { table, settings } = deps.sticky;
