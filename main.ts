@@ -3,7 +3,8 @@
  * `deno serve -A main.ts`, `bun run main.ts` and as the single executable built by
  * `deno task build`, with the same code: load the configuration, build the service
  * (registry, health checks, discovery, proxy, app: lib/startup/service.ts), serve it,
- * start its background work once listening, and stop it on SIGINT/SIGTERM. The default
+ * start its background work once listening, reload the configuration on SIGHUP (and on
+ * file changes with `server.watch_config`), and stop it on SIGINT/SIGTERM. The default
  * export is the `{ fetch }` object `deno serve` and Bun use.
  *
  * @module
@@ -13,6 +14,7 @@ import { loadConfigOrExit } from "./lib/startup/configuration.ts";
 import { exitOnSignal, logStartup } from "./lib/startup/lifecycle.ts";
 import { createLogging } from "./lib/startup/logging.ts";
 import { detectRuntime } from "./lib/startup/runtime.ts";
+import { createReloader, debounced } from "./lib/startup/reload.ts";
 import { createService, serveOptions } from "./lib/startup/service.ts";
 
 const runtime = detectRuntime();
@@ -21,13 +23,25 @@ const loaded = await loadConfigOrExit(runtime, cli);
 const { config, profiles } = loaded;
 const { logger, writer: logWriter } = createLogging(runtime, config);
 
+const stateFile = config.discovery.registration.state_file;
 const service = createService({
   config,
   profiles,
   logger,
   runtime,
   logLinesDropped: () => logWriter.dropped,
+  registrationStore: stateFile === "" ? undefined : {
+    load: async () =>
+      (await runtime.isFile(stateFile)) ? runtime.readTextFile(stateFile) : undefined,
+    save: (text) => runtime.writeTextFileAtomic(stateFile, text),
+  },
 });
+const reload = createReloader({ runtime, cli, service, logger });
+service.onReload(reload);
+runtime.onReloadSignal(() => void reload());
+if (config.server.watch_config && loaded.source !== undefined) {
+  runtime.watchFile(loaded.source, debounced(reload, 300));
+}
 const serving = runtime.serve(serveOptions(config, service));
 serving.listening.then((server) => {
   logStartup(logger, loaded, server, runtime);

@@ -65,7 +65,8 @@ function textValue(value: unknown): string {
 
 /** Structured logger; create children to add fields to every line. */
 export class Logger {
-  readonly #level: number;
+  /** Shared with children, so a reload's new level reaches every logger at once. */
+  readonly #level: { value: number };
   readonly #json: boolean;
   readonly #write: (line: string) => void;
   readonly #redact: ((line: string) => string) | undefined;
@@ -74,8 +75,8 @@ export class Logger {
   #stampMs = Number.NaN;
   #stamp = "";
 
-  constructor(options: LoggerOptions, base: LogFields = {}) {
-    this.#level = LEVEL_ORDER[options.level ?? "info"];
+  constructor(options: LoggerOptions, base: LogFields = {}, level?: { value: number }) {
+    this.#level = level ?? { value: LEVEL_ORDER[options.level ?? "info"] };
     this.#json = (options.format ?? "json") === "json";
     this.#write = options.write;
     this.#redact = options.redact;
@@ -89,11 +90,16 @@ export class Logger {
 
   /** A logger that adds `fields` to every line. */
   child(fields: LogFields): Logger {
-    return new Logger(this.options, { ...this.#base, ...fields });
+    return new Logger(this.options, { ...this.#base, ...fields }, this.#level);
+  }
+
+  /** Changes the level of this logger and every logger sharing it (a reload). */
+  setLevel(level: LogLevel): void {
+    this.#level.value = LEVEL_ORDER[level];
   }
 
   enabled(level: LogLevel): boolean {
-    return LEVEL_ORDER[level] >= this.#level;
+    return LEVEL_ORDER[level] >= this.#level.value;
   }
 
   debug(msg: string, fields?: LogFields): void {

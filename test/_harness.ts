@@ -20,6 +20,7 @@ import type { Config } from "../lib/config/schema.ts";
 import { Logger } from "../lib/log.ts";
 import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
 import { type Profile, ProfileSet } from "../lib/profiles/profile.ts";
+import type { RegistrationStore } from "../lib/startup/registration.ts";
 import { createService, type Service } from "../lib/startup/service.ts";
 
 /** The text of a file in test/fixtures/. */
@@ -46,6 +47,7 @@ export interface BuildOptions {
   clock?: Clock;
   fetch?: typeof fetch;
   canConnect?: (hostname: string, port: number, timeoutMs: number) => Promise<boolean>;
+  registrationStore?: RegistrationStore;
 }
 
 /** The service main.ts would build from `yaml`, logging JSON lines into arrays. */
@@ -72,6 +74,7 @@ export function buildService(yaml: string, options: BuildOptions = {}) {
     clock: options.clock,
     fetch: options.fetch,
     canConnect: options.canConnect,
+    registrationStore: options.registrationStore,
     runtime: {
       name: "test",
       version: "0",

@@ -30,7 +30,7 @@ export interface OllaProcess {
   /** Parsed JSON log lines seen so far. */
   logs: Record<string, unknown>[];
   stderr(): string;
-  signal(name: "SIGTERM" | "SIGINT" | "SIGKILL"): void;
+  signal(name: "SIGTERM" | "SIGINT" | "SIGKILL" | "SIGHUP"): void;
   exited: Promise<Finished>;
 }
 

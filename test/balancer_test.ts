@@ -6,11 +6,16 @@ import { FakeClock } from "./fakes/clock.ts";
 import type { Registry } from "../lib/registry/registry.ts";
 import {
   createBalancer,
-  effectiveWeight,
   pickLeastConnections,
   pickPriority,
   pickRoundRobin,
 } from "../lib/routing/balancer.ts";
+import {
+  pickMinExpectedLatency,
+  pickMinObservedLatency,
+  pickRandom,
+} from "../lib/routing/lmdeploy_balancers.ts";
+import { effectiveWeight } from "../lib/routing/weights.ts";
 
 function fleet(specs: Record<string, unknown>[]): Registry {
   const registry = registryOf(
@@ -151,6 +156,49 @@ describe("createBalancer()", () => {
     for (const name of ["priority", "round-robin", "least-connections"] as const) {
       assert.equal(createBalancer(name).pick(registry.endpoints)?.name, "a");
       assert.equal(createBalancer(name).pick([]), undefined);
+    }
+  });
+});
+
+describe("LMDeploy proxy_server's strategies", () => {
+  test("random: weighted by weight (a registered node's speed)", () => {
+    const registry = fleet([{ name: "a", weight: 3 }, { name: "b", weight: 1 }]);
+    const picks = Array.from(
+      { length: 400 },
+      (_, i) => pickRandom(registry.endpoints, i / 400)?.name,
+    );
+    assert.deepEqual(tally(picks), { a: 300, b: 100 });
+  });
+
+  test("min_expected_latency: the fewest in flight per unit of weight, ties at random", () => {
+    const registry = fleet([{ name: "a", weight: 2 }, { name: "b", weight: 1 }, {
+      name: "c",
+      weight: 1,
+    }]);
+    for (let i = 0; i < 2; i++) registry.beginAttempt("a");
+    registry.beginAttempt("b");
+    // a: 2/2 = 1, b: 1/1 = 1, c: 0 -> c.
+    assert.equal(pickMinExpectedLatency(registry.endpoints, 0.5)?.name, "c");
+    registry.beginAttempt("c");
+    // Now a, b and c all score 1: the random number chooses among them.
+    assert.equal(pickMinExpectedLatency(registry.endpoints, 0)?.name, "a");
+    assert.equal(pickMinExpectedLatency(registry.endpoints, 0.99)?.name, "c");
+  });
+
+  test("min_observed_latency: the lowest mean of the last 15 answers; unmeasured ones first", () => {
+    const registry = fleet([{ name: "a" }, { name: "b" }, { name: "c" }]);
+    for (let i = 0; i < 20; i++) registry.recordAnswerTime("a", i < 5 ? 10_000 : 100);
+    registry.recordAnswerTime("b", 300);
+    assert.equal(registry.get("a")!.recentLatenciesMs.length, 15, "the window is 15");
+    assert.equal(pickMinObservedLatency(registry.endpoints, 0)?.name, "c", "c has no samples yet");
+    registry.recordAnswerTime("c", 900);
+    assert.equal(pickMinObservedLatency(registry.endpoints, 0)?.name, "a");
+  });
+
+  test("each is accepted as proxy.load_balancer", () => {
+    for (const name of ["random", "min_expected_latency", "min_observed_latency"] as const) {
+      const registry = fleet([{ name: "a" }]);
+      assert.equal(createBalancer(name, () => 0).pick(registry.endpoints)?.name, "a");
     }
   });
 });

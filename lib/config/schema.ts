@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { endpointSpec } from "./schema_endpoint.ts";
+import { endpointSpec, registeredDefaultsSpec } from "./schema_endpoint.ts";
 import { proxySpec } from "./schema_proxy.ts";
 import { serverSpec } from "./schema_server.ts";
 import { translatorsSpec } from "./schema_translators.ts";
@@ -45,6 +45,17 @@ export const configSpec = obj({
         ],
         doc: "the backends",
       }),
+    }),
+    registration: obj({
+      enabled: bool({
+        default: false,
+        doc: "accept LMDeploy nodes registering themselves (api_server --proxy-url) at /nodes/*",
+      }),
+      state_file: str({
+        default: "",
+        doc: "where registered nodes are kept across restarts (empty: not kept)",
+      }),
+      defaults: registeredDefaultsSpec,
     }),
     model_discovery: obj({
       enabled: bool({ default: true, doc: "read each endpoint's model list" }),

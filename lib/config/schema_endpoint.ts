@@ -69,3 +69,14 @@ export const endpointSpec = obj({
 
 /** One endpoint's configuration. */
 export type EndpointConfig = SpecType<typeof endpointSpec>;
+
+const { url: _url, name: _name, ...endpointSettings } = endpointSpec.fields;
+
+/**
+ * `discovery.registration.defaults`: every endpoint setting but `url` and `name` (which a
+ * registering node brings), applied to the nodes that register; `type` is `lmdeploy`.
+ */
+export const registeredDefaultsSpec = obj({
+  ...endpointSettings,
+  type: str({ default: "lmdeploy", doc: "backend type of registered nodes" }),
+}, { doc: "endpoint settings for registered nodes (type lmdeploy unless set)" });

@@ -8,7 +8,15 @@ import { list, obj, optObj } from "../schema/composites.ts";
 import { bool, duration, num, optStr, size, str } from "../schema/scalars.ts";
 
 /** Load balancer names, with the spellings older Olla configs use. */
-export const LOAD_BALANCERS = ["priority", "round-robin", "least-connections"] as const;
+export const LOAD_BALANCERS = [
+  "priority",
+  "round-robin",
+  "least-connections",
+  // LMDeploy proxy_server's --routing-strategy names.
+  "random",
+  "min_expected_latency",
+  "min_observed_latency",
+] as const;
 const LOAD_BALANCER_ALIASES = {
   round_robin: "round-robin",
   least_conn: "least-connections",
@@ -35,7 +43,8 @@ export const proxySpec = obj({
     oneOf: LOAD_BALANCERS,
     aliases: LOAD_BALANCER_ALIASES,
     env: "OLLA_PROXY_LOAD_BALANCER",
-    doc: "priority, round-robin or least-connections",
+    doc:
+      "priority, round-robin, least-connections, or LMDeploy's random, min_expected_latency, min_observed_latency",
   }),
   connection_timeout: duration({
     default: "10s",

@@ -50,6 +50,14 @@ export const serverSpec = obj({
     doc: "longest wait for in-flight requests on SIGINT/SIGTERM",
   }),
   request_logging: bool({ default: true, doc: "write one access-log line per request" }),
+  root_v1_routes: bool({
+    default: false,
+    doc: "also answer the unified OpenAI routes at /v1/... (LMDeploy proxy clients keep their URL)",
+  }),
+  watch_config: bool({
+    default: false,
+    doc: "reload the configuration file when it changes (as SIGHUP does)",
+  }),
   request_limits: obj({
     max_body_size: size({
       default: 100 * 1024 ** 2,

@@ -84,6 +84,13 @@ export function validate(
       ctx.error(path, "set exactly one of key and key_file");
     }
   });
+  const registeredType = config.discovery.registration.defaults.type;
+  if (knownTypes && !knownTypes.includes(registeredType)) {
+    ctx.error(
+      ["discovery", "registration", "defaults", "type"],
+      `unknown type "${registeredType}"; known: ${knownTypes.join(", ")}`,
+    );
+  }
   if (config.translators.anthropic.max_message_size <= 0) {
     ctx.warn(
       ["translators", "anthropic", "max_message_size"],

@@ -86,6 +86,18 @@ export class HealthChecker {
     this.#timers.clear();
   }
 
+  /** Starts probing an endpoint added at run time (now, if checks are running). */
+  track(name: string): void {
+    if (!this.#stopped && !this.#timers.has(name)) this.#schedule(name, 0);
+  }
+
+  /** Stops probing an endpoint that was removed; a probe in progress schedules nothing. */
+  untrack(name: string): void {
+    const timer = this.#timers.get(name);
+    if (timer !== undefined) this.#options.clock.clearTimeout(timer);
+    this.#timers.delete(name);
+  }
+
   /** Probes one endpoint now (joining a probe already in progress) and reschedules it. */
   checkNow(name: string): Promise<ProbeResult> {
     const running = this.#running.get(name);
@@ -127,7 +139,7 @@ export class HealthChecker {
         elapsedMs: clock.now() - started,
         random: this.#options.random ?? Math.random,
       });
-      if (!this.#stopped && !this.#timers.has(name)) this.#schedule(name, delay);
+      if (this.#stillTracked(name)) this.#schedule(name, delay);
       return {
         status: endpoint.status,
         latencyMs: clock.now() - started,
@@ -153,11 +165,18 @@ export class HealthChecker {
         latency_ms: Math.round(result.latencyMs),
       });
     }
-    if (!this.#stopped && !this.#timers.has(name)) this.#schedule(name, delay);
+    if (!this.#stillTracked(name)) return result;
+    this.#schedule(name, delay);
     if (isLive(endpoint, clock.now())) {
       this.#options.onReachable?.(name, recovered);
     }
     return result;
+  }
+
+  /** Whether to schedule the next probe: checks run, none is scheduled, and it still exists. */
+  #stillTracked(name: string): boolean {
+    return !this.#stopped && !this.#timers.has(name) &&
+      this.#options.registry.get(name) !== undefined;
   }
 
   /** Recognises an `auto` endpoint's type; `true` once it has one. */

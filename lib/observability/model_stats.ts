@@ -145,6 +145,11 @@ export class ModelStatistics {
     );
   }
 
+  /** Forgets a removed endpoint in every model's per-endpoint counts. */
+  forgetEndpoint(endpoint: string): void {
+    for (const stats of this.#models.values()) delete stats.endpoints[endpoint];
+  }
+
   /** Raw per-model numbers for Olla's per-model metrics, most requested first. */
   totals(): ModelTotals[] {
     return this.#sorted().map(([model, stats]) => modelTotals(model, stats));

@@ -42,6 +42,8 @@ function formatNumber(value: number): string {
 interface Metric {
   readonly name: string;
   render(): string[];
+  /** Drops every series whose `label` is `value` (an endpoint that was removed). */
+  forget?(label: string, value: string): void;
 }
 
 function header(name: string, help: string, type: string): string[] {
@@ -77,6 +79,12 @@ export class Counter implements Metric {
   /** The current value for these labels (0 when never incremented). */
   get(labels: Labels = {}): number {
     return this.#values.get(seriesKey(labels))?.value ?? 0;
+  }
+
+  forget(label: string, value: string): void {
+    for (const [key, series] of this.#values) {
+      if (series.labels[label] === value) this.#values.delete(key);
+    }
   }
 
   render(): string[] {
@@ -144,6 +152,12 @@ export class Histogram implements Metric {
     this.series(labels).observe(value);
   }
 
+  forget(label: string, value: string): void {
+    for (const [key, series] of this.#series) {
+      if (series.labels[label] === value) this.#series.delete(key);
+    }
+  }
+
   render(): string[] {
     const lines = header(this.name, this.help, "histogram");
     for (const { labels, counts, sum, count } of this.#series.values()) {
@@ -167,6 +181,11 @@ export class MetricsRegistry {
   add<M extends Metric>(metric: M): M {
     this.#metrics.push(metric);
     return metric;
+  }
+
+  /** Drops every series labelled `label="value"`, in every metric. */
+  forget(label: string, value: string): void {
+    for (const metric of this.#metrics) metric.forget?.(label, value);
   }
 
   /** The whole exposition, newline-terminated. */

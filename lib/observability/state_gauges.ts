@@ -20,8 +20,8 @@ export interface StateGaugeSources {
   inflightCount: () => number;
   admissions: ReadonlyMap<string, Admission>;
   runtime: { name: string; version: string; memory(): { rss: number } };
-  /** Olla's `olla_info` labels: the configured engine, flush profile and balancer. */
-  proxy: { engine: string; profile: string; balancer: string };
+  /** Olla's `olla_info` labels: the configured engine, flush profile and balancer (read per scrape). */
+  proxy: () => { engine: string; profile: string; balancer: string };
   now: () => number;
   startedAt: number;
   logLinesDropped: () => number;
@@ -36,9 +36,9 @@ export function addStateGauges(metrics: MetricsRegistry, sources: StateGaugeSour
       version: VERSION,
       // Olla's label; olla-ts is not built from a commit it knows.
       commit: "unknown",
-      engine: sources.proxy.engine,
-      profile: sources.proxy.profile,
-      balancer: sources.proxy.balancer,
+      engine: sources.proxy().engine,
+      profile: sources.proxy().profile,
+      balancer: sources.proxy().balancer,
       runtime: `${runtime.name} ${runtime.version}`,
     }, 1]]),
     new Gauge(

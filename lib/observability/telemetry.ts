@@ -99,7 +99,7 @@ export interface TelemetryOptions {
 export class Telemetry {
   readonly metrics = new MetricsRegistry();
   readonly startedAt: number;
-  readonly #options: TelemetryOptions;
+  #options: TelemetryOptions;
   readonly #models = new ModelStatistics();
   /** Olla's proxy, endpoint and security statistics. */
   readonly traffic = new TrafficStats();
@@ -170,13 +170,28 @@ export class Telemetry {
         OVERHEAD_BUCKETS,
       ),
     );
-    addStateGauges(m, { ...options, startedAt: this.startedAt });
+    addStateGauges(m, { ...options, proxy: () => this.#options.proxy, startedAt: this.startedAt });
     addOllaMetrics(m, {
       registry: options.registry,
       traffic: this.traffic,
       models: this.#models,
       now: options.now,
     });
+  }
+
+  /** New settings from a reload: they apply to requests finishing from now on. */
+  configure(settings: Pick<TelemetryOptions, "accessLog" | "aliases" | "proxy">): void {
+    this.#options = { ...this.#options, ...settings };
+  }
+
+  /** Drops every series and statistic of an endpoint that was removed. */
+  forgetEndpoint(name: string): void {
+    this.metrics.forget("endpoint", name);
+    for (const [key, series] of this.#series) {
+      if (series.endpoint === name) this.#series.delete(key);
+    }
+    this.traffic.forget(name);
+    this.#models.forgetEndpoint(name);
   }
 
   /** Requests and errors since start. */

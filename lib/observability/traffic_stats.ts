@@ -84,6 +84,11 @@ export class TrafficStats {
     totals.add(latencyMs, bytes, failed);
   }
 
+  /** Forgets a removed endpoint's totals. */
+  forget(endpoint: string): void {
+    this.#endpoints.delete(endpoint);
+  }
+
   /** One endpoint's totals (empty ones when it has served nothing). */
   endpoint(name: string): RequestTotals {
     return this.#endpoints.get(name) ?? new RequestTotals();

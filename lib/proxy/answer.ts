@@ -234,7 +234,11 @@ function settle(
   const { record } = attempt.request;
   record.outcome = outcome;
   record.bytesOut = bytes;
-  if (outcome === "complete" || outcome === "client_cancelled") return;
+  if (outcome === "complete") {
+    deps.registry.recordAnswerTime(attempt.endpoint.name, deps.clock.now() - attempt.startedAt);
+    return;
+  }
+  if (outcome === "client_cancelled") return;
   record.upstreamFailure = describeFetchError(error);
   if (outcome === "upstream_error") {
     deps.registry.reportFailure(

@@ -91,6 +91,8 @@ export interface Attempt {
   onClientAbort: () => void;
   /** The request as adapted for this endpoint, when it is. */
   plan: UpstreamPlan | undefined;
+  /** When the request was sent to the endpoint (clock ms). */
+  startedAt: number;
 }
 
 /** What an attempt came to. */
@@ -174,8 +176,9 @@ export async function sendAttempt(
     finish,
     onClientAbort,
     plan,
+    startedAt: clock.now(),
   };
-  const started = clock.now();
+  const started = attempt.startedAt;
   const untilDeadline = deadline === undefined ? Infinity : deadline - started;
   const deadlineFirst = untilDeadline <= timeouts.responseHeaderMs;
   const headerTimer = deps.deadlines.after(

@@ -29,6 +29,12 @@ export interface EndpointView extends EndpointState {
   readonly type: string;
   readonly profile: Profile;
   readonly config: EndpointConfig;
+  /** Where it came from: the configuration file, or LMDeploy registration. */
+  readonly source: EndpointSource;
+  /** Being removed: it finishes what it serves and takes nothing new. */
+  readonly draining: boolean;
+  /** Durations of its last answers (dispatch to last byte), newest last, at most 15. */
+  readonly recentLatenciesMs: readonly number[];
   /** Base URL requests are sent to (path kept only with `preserve_path`). */
   readonly baseUrl: string;
   /** Headers from `auth` and `headers`, sent on every upstream request and probe. */
@@ -54,6 +60,9 @@ export interface EndpointView extends EndpointState {
   readonly breaker: CircuitBreaker;
 }
 
+/** Where an endpoint came from. */
+export type EndpointSource = "static" | "registered";
+
 /** Why a proxied attempt failed, as far as the endpoint's state is concerned. */
 export type FailureKind = "connection" | "timeout" | "server_error";
 
@@ -72,19 +81,25 @@ export class Endpoint implements EndpointView {
   failures = 0;
   latencyMs: number | undefined;
   rateLimitedUntil = 0;
-  readonly outboundHeaders: readonly (readonly [string, string])[];
+  draining = false;
+  readonly recentLatenciesMs: number[] = [];
+  outboundHeaders: readonly (readonly [string, string])[];
   readonly baseUrl: string;
   readonly address: { readonly hostname: string; readonly port: number };
   readonly breaker: CircuitBreaker;
-  readonly keepModel: (id: string) => boolean;
+  keepModel: (id: string) => boolean;
   /** The profile of its type; set by the registry when an `auto` endpoint is recognised. */
   profile: Profile;
+  /** Replaced by the registry when a reload changes settings other than the URL and type. */
+  config: EndpointConfig;
 
   constructor(
-    readonly config: EndpointConfig,
+    config: EndpointConfig,
     profile: Profile,
     breaker: CircuitBreaker,
+    readonly source: EndpointSource = "static",
   ) {
+    this.config = config;
     this.profile = profile;
     this.outboundHeaders = endpointHeaders(config);
     const url = new URL(config.url);

@@ -53,6 +53,8 @@ export interface EndpointState {
   readonly rateLimitedUntil: number;
   readonly breaker: { allows(now: number): boolean };
   readonly config: { readonly wake_on_demand?: boolean };
+  /** Being removed: it finishes what it serves and takes nothing new. */
+  readonly draining?: boolean;
 }
 
 /** Whether endpoints with this status take traffic at all (its traffic weight is above 0). */
@@ -66,7 +68,7 @@ export function takesTraffic(status: EndpointStatus): boolean {
  */
 export function isRoutable(endpoint: EndpointState, now: number): boolean {
   return takesTraffic(endpoint.status) && endpoint.rateLimitedUntil <= now &&
-    endpoint.breaker.allows(now);
+    endpoint.breaker.allows(now) && endpoint.draining !== true;
 }
 
 /**

@@ -1,13 +1,26 @@
 /**
- * The one owner of endpoint state: health status, breaker, in-flight count, discovered
- * models and request statistics. The health checker, model discovery and the proxy
- * report outcomes here; everything else reads {@linkcode EndpointView}s. Which statuses
- * take traffic, and how much, is decided in endpoint_state.ts and nowhere else.
+ * The one owner of endpoint state: which endpoints exist, their health status, breaker,
+ * in-flight count, discovered models and request statistics. The health checker, model
+ * discovery and the proxy report outcomes here; everything else reads
+ * {@linkcode EndpointView}s. Which statuses take traffic, and how much, is decided in
+ * endpoint_state.ts and nowhere else.
+ *
+ * The set changes at run time (a reload, LMDeploy registration): {@linkcode Registry.add},
+ * {@linkcode Registry.update}, {@linkcode Registry.drain} and {@linkcode Registry.delete}.
+ * A report about an endpoint that has been deleted meanwhile (a probe or an answer that
+ * was still running) is ignored.
  *
  * @module
  */
 import { CircuitBreaker } from "./breaker.ts";
-import { Endpoint, type EndpointView, type FailureKind, type ProbeResult } from "./endpoint.ts";
+import {
+  Endpoint,
+  endpointHeaders,
+  type EndpointSource,
+  type EndpointView,
+  type FailureKind,
+  type ProbeResult,
+} from "./endpoint.ts";
 import {
   type EndpointStatus,
   isProbeSuccess,
@@ -16,7 +29,8 @@ import {
   wasSeenServing,
 } from "./endpoint_state.ts";
 import type { Clock } from "../clock.ts";
-import type { EndpointConfig } from "../config/schema_endpoint.ts";
+import { type EndpointConfig, endpointSpec } from "../config/schema_endpoint.ts";
+import { globFilter } from "../glob.ts";
 import type { ModelCard } from "../profiles/model_lists.ts";
 import { UNDETECTED_PROFILE } from "../profiles/built_in.ts";
 import type { Profile, ProfileSet } from "../profiles/profile.ts";
@@ -27,6 +41,12 @@ export interface StatusChange {
   readonly endpoint: EndpointView;
   readonly previous: EndpointStatus;
 }
+
+/** The settings of the stand-in a late report about a deleted endpoint is applied to. */
+const GONE_CONFIG: EndpointConfig = { ...endpointSpec.fallback, url: "http://gone.invalid" };
+
+/** How many answer durations each endpoint keeps (LMDeploy proxy's window). */
+const LATENCY_WINDOW = 15;
 
 /** Options for {@linkcode Registry}. */
 export interface RegistryOptions {
@@ -40,7 +60,8 @@ export interface RegistryOptions {
 /** The endpoint state store. */
 export class Registry {
   readonly #clock: Clock;
-  readonly #endpoints: Endpoint[];
+  readonly #options: RegistryOptions;
+  #endpoints: Endpoint[] = [];
   readonly #byName = new Map<string, Endpoint>();
   /** model id -> names of endpoints that list it. */
   readonly #modelIndex = new Map<string, Set<string>>();
@@ -48,26 +69,105 @@ export class Registry {
 
   constructor(configs: readonly EndpointConfig[], profiles: ProfileSet, options: RegistryOptions) {
     this.#clock = options.clock;
-    this.#endpoints = configs.map((config) => {
-      const detect = config.type === AUTO_TYPE;
-      const profile = detect ? UNDETECTED_PROFILE : profiles.forType(config.type);
-      if (!profile) {
-        throw new TypeError(
-          `Cannot register endpoint "${config.name}": unknown type "${config.type}"`,
-        );
-      }
-      const endpoint = new Endpoint(
-        config,
-        profile,
-        new CircuitBreaker({
-          failureThreshold: options.breakerFailureThreshold,
-          cooldownMs: options.breakerCooldownMs,
-        }),
+    this.#options = options;
+    for (const config of configs) this.add(config, profiles);
+  }
+
+  /**
+   * Adds an endpoint; it is `unknown` (or `detecting`) until probed.
+   *
+   * @throws {TypeError} for an unknown type or a name already registered.
+   */
+  add(
+    config: EndpointConfig,
+    profiles: ProfileSet,
+    source: EndpointSource = "static",
+  ): EndpointView {
+    if (this.#byName.has(config.name)) {
+      throw new TypeError(`Cannot register endpoint "${config.name}": the name is taken`);
+    }
+    const endpoint = new Endpoint(
+      config,
+      this.#profileFor(config, profiles),
+      this.#breaker(),
+      source,
+    );
+    if (config.type === AUTO_TYPE) endpoint.status = "detecting";
+    this.#endpoints = [...this.#endpoints, endpoint];
+    this.#byName.set(endpoint.name, endpoint);
+    return endpoint;
+  }
+
+  /**
+   * Applies new settings to an endpoint with the same URL and type (priority, weight,
+   * intervals, headers, filters, ...): its state is kept.
+   */
+  update(name: string, config: EndpointConfig): void {
+    const endpoint = this.#byName.get(name);
+    if (!endpoint) return;
+    endpoint.config = config;
+    endpoint.outboundHeaders = endpointHeaders(config);
+    endpoint.keepModel = globFilter(config.model_filter.include, config.model_filter.exclude);
+    if (endpoint.models) this.setModels(name, [...endpoint.models.values()]);
+  }
+
+  /**
+   * Takes the endpoint out of rotation for good: it finishes what it serves and takes
+   * nothing new; its models stop routing to it. It is renamed to `drainingName`, so a
+   * replacement may take its name at once (its in-flight requests report by the endpoint
+   * object's name, which follows).
+   */
+  drain(name: string, drainingName = name): void {
+    const endpoint = this.#byName.get(name);
+    if (!endpoint || endpoint.draining) return;
+    this.#unindex(endpoint);
+    endpoint.draining = true;
+    if (drainingName !== name) {
+      this.#byName.delete(name);
+      endpoint.config = { ...endpoint.config, name: drainingName };
+      this.#byName.set(drainingName, endpoint);
+    }
+    this.#notify(endpoint, endpoint.status);
+  }
+
+  /** Forgets the endpoint (after draining); its models stop routing to it. */
+  delete(name: string): void {
+    const endpoint = this.#byName.get(name);
+    if (!endpoint) return;
+    this.#unindex(endpoint);
+    this.#byName.delete(name);
+    this.#endpoints = this.#endpoints.filter((item) => item !== endpoint);
+  }
+
+  /** Removes the endpoint's models from the model index. */
+  #unindex(endpoint: Endpoint): void {
+    for (const id of endpoint.models?.keys() ?? []) {
+      const names = this.#modelIndex.get(id);
+      names?.delete(endpoint.name);
+      if (names?.size === 0) this.#modelIndex.delete(id);
+    }
+  }
+
+  #notify(endpoint: Endpoint, previous: EndpointStatus): void {
+    for (const listener of this.#listeners) listener({ endpoint, previous });
+  }
+
+  #profileFor(config: EndpointConfig, profiles: ProfileSet): Profile {
+    if (config.type === AUTO_TYPE) return UNDETECTED_PROFILE;
+    const profile = profiles.forType(config.type);
+    if (!profile) {
+      throw new TypeError(
+        `Cannot register endpoint "${config.name}": unknown type "${config.type}"`,
       );
-      if (detect) endpoint.status = "detecting";
-      return endpoint;
+    }
+    return profile;
+  }
+
+  #breaker(): CircuitBreaker {
+    return new CircuitBreaker({
+      failureThreshold: this.#options.breakerFailureThreshold,
+      cooldownMs: this.#options.breakerCooldownMs,
     });
-    for (const endpoint of this.#endpoints) this.#byName.set(endpoint.name, endpoint);
   }
 
   /** The registry's clock reading, for callers that ask several questions at one instant. */
@@ -75,7 +175,7 @@ export class Registry {
     return this.#clock.now();
   }
 
-  /** All endpoints, in configuration order. */
+  /** All endpoints, in the order they were added (a fresh array after each change). */
   get endpoints(): readonly EndpointView[] {
     return this.#endpoints;
   }
@@ -190,7 +290,9 @@ export class Registry {
 
   /** Replaces an endpoint's model list; models it no longer lists stop routing to it. */
   setModels(name: string, cards: readonly ModelCard[]): void {
-    const endpoint = this.#require(name);
+    const endpoint = this.#byName.get(name);
+    // A list read for an endpoint removed (or draining) meanwhile routes nothing.
+    if (!endpoint || endpoint.draining) return;
     for (const id of endpoint.models?.keys() ?? []) this.#modelIndex.get(id)?.delete(name);
     endpoint.models = new Map();
     for (const card of cards) {
@@ -218,6 +320,16 @@ export class Registry {
   endAttempt(name: string): void {
     const endpoint = this.#require(name);
     endpoint.inflight = Math.max(0, endpoint.inflight - 1);
+    // Whoever waits for a draining endpoint to finish is told when it has.
+    if (endpoint.draining && endpoint.inflight === 0) this.#notify(endpoint, endpoint.status);
+  }
+
+  /** How long an answer took from dispatch to its last byte, for latency-aware balancers. */
+  recordAnswerTime(name: string, ms: number): void {
+    const samples = this.#byName.get(name)?.recentLatenciesMs;
+    if (!samples) return;
+    samples.push(ms);
+    if (samples.length > LATENCY_WINDOW) samples.shift();
   }
 
   /** The endpoint answered (any status below 500, or a 5xx that is not its fault). */
@@ -260,16 +372,24 @@ export class Registry {
     endpoint.rateLimitedUntil = this.#clock.now() + retryAfterMs;
   }
 
+  /** A report's endpoint; a dummy for one deleted meanwhile, so its late report goes nowhere. */
   #require(name: string): Endpoint {
-    const endpoint = this.#byName.get(name);
-    if (!endpoint) throw new RangeError(`Cannot update endpoint "${name}": it is not registered`);
-    return endpoint;
+    return this.#byName.get(name) ?? this.#gone(name);
+  }
+
+  #gone(name: string): Endpoint {
+    const profile = UNDETECTED_PROFILE;
+    return new Endpoint(
+      { ...GONE_CONFIG, name },
+      profile,
+      this.#breaker(),
+    );
   }
 
   #setStatus(endpoint: Endpoint, status: EndpointStatus): void {
     const previous = endpoint.status;
     endpoint.status = status;
     if (previous === status) return;
-    for (const listener of this.#listeners) listener({ endpoint, previous });
+    this.#notify(endpoint, previous);
   }
 }

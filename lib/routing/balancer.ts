@@ -9,32 +9,22 @@
  *
  * @module
  */
+import {
+  pickMinExpectedLatency,
+  pickMinObservedLatency,
+  pickRandom,
+} from "./lmdeploy_balancers.ts";
+import { effectiveWeight, weightedRandom } from "./weights.ts";
 import type { EndpointView } from "../registry/endpoint.ts";
-import { TRAFFIC_WEIGHT } from "../registry/endpoint_state.ts";
 
 /** Balancer names accepted in `proxy.load_balancer`. */
-export type BalancerName = "priority" | "round-robin" | "least-connections";
-
-/** The share of traffic an endpoint should get: configured weight times status weight. */
-export function effectiveWeight(endpoint: EndpointView): number {
-  return endpoint.config.weight * TRAFFIC_WEIGHT[endpoint.status];
-}
-
-/** Weighted random choice; `random` is in [0, 1). */
-export function weightedRandom(
-  candidates: readonly EndpointView[],
-  random: number,
-): EndpointView | undefined {
-  let total = 0;
-  for (const candidate of candidates) total += effectiveWeight(candidate);
-  if (total <= 0) return undefined;
-  let point = random * total;
-  for (const candidate of candidates) {
-    point -= effectiveWeight(candidate);
-    if (point < 0) return candidate;
-  }
-  return candidates.findLast((candidate) => effectiveWeight(candidate) > 0);
-}
+export type BalancerName =
+  | "priority"
+  | "round-robin"
+  | "least-connections"
+  | "random"
+  | "min_expected_latency"
+  | "min_observed_latency";
 
 /**
  * Priority: only the highest `priority` tier that has a candidate with weight; inside it,
@@ -123,5 +113,11 @@ export function createBalancer(name: BalancerName, random: () => number = Math.r
       const cursor = { value: 0 };
       return { name, pick: (candidates) => pickLeastConnections(candidates, cursor) };
     }
+    case "random":
+      return { name, pick: (candidates) => pickRandom(candidates, random()) };
+    case "min_expected_latency":
+      return { name, pick: (candidates) => pickMinExpectedLatency(candidates, random()) };
+    case "min_observed_latency":
+      return { name, pick: (candidates) => pickMinObservedLatency(candidates, random()) };
   }
 }

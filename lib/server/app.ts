@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { type FleetRouteDeps, fleetRoutes } from "./routes/fleet_routes.ts";
 import { Hono, type MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import type { AppEnv } from "./app_env.ts";
@@ -25,6 +26,10 @@ import { OLLA } from "../proxy/olla_headers.ts";
 
 /** Collaborators of the app. */
 export interface AppDeps extends InternalRouteDeps, ModelRouteDeps, AnthropicRouteDeps {
+  /** `server.root_v1_routes`: the unified OpenAI routes also at `/v1/...`. */
+  rootV1Routes: boolean;
+  /** LMDeploy node registration and `/internal/reload`. */
+  fleet: FleetRouteDeps;
   logger: Logger;
   cors: Config["server"]["cors"];
   /** The request-context middleware (request_context.ts). */
@@ -64,8 +69,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // Order matters where templates overlap: /olla/models and the unified prefixes come
   // before the provider catch-all /olla/:prefix/*.
   app.route("/", internalRoutes(deps));
+  app.route("/", fleetRoutes(deps.fleet));
   app.route("/", modelRoutes(deps));
-  app.route("/", unifiedRoutes(deps));
+  app.route("/", unifiedRoutes(deps, deps.rootV1Routes));
   app.route("/", anthropicRoutes(deps));
   app.route("/", providerRoutes(deps));
 

@@ -4,7 +4,7 @@
  * 1. header size (`server.request_limits.max_header_size`, 431);
  * 2. `/internal/health`'s own per-address rate limit, 429 with `Retry-After`; every other
  *    rate limit is spent only by requests about to reach a backend (rate_gate.ts);
- * 3. `/internal/*` (liveness excepted): only clients in `server.internal.allowed_cidrs`
+ * 3. `/internal/*` (liveness excepted) and `/nodes/*`: only clients in `server.internal.allowed_cidrs`
  *    (loopback by default) or presenting an admin key, else 403;
  * 4. `/olla/*` with `server.auth.enabled`: a valid key, else 401 with
  *    `WWW-Authenticate`.
@@ -68,7 +68,9 @@ export function createGuard(deps: GuardDeps): MiddlewareHandler<AppEnv> {
       c.set("rateDecisions", [decision]);
       if (!decision.allowed) throw rateLimited(decision);
     }
-    const internal = path.startsWith("/internal/") && path !== LIVENESS;
+    // LMDeploy's node API is an operator's door too (nodes register without credentials).
+    const internal = (path.startsWith("/internal/") && path !== LIVENESS) ||
+      path.startsWith("/nodes/");
     const needsKey = authEnabled && path.startsWith("/olla/");
     const principal = (internal || needsKey) && authenticator
       ? await authenticator.authenticate(c.req.raw.headers)
@@ -77,7 +79,9 @@ export function createGuard(deps: GuardDeps): MiddlewareHandler<AppEnv> {
     if (internal && !ipInAny(clientIp, internalCidrs) && !principal?.admin) {
       throw new OllaError(
         403,
-        "/internal/* answers only clients in server.internal.allowed_cidrs or with an admin key",
+        `${
+          path.startsWith("/nodes/") ? "/nodes/*" : "/internal/*"
+        } answers only clients in server.internal.allowed_cidrs or with an admin key`,
         {
           code: "internal_forbidden",
           fault: "policy",

@@ -37,6 +37,38 @@ export function configurationWarnings(
 }
 
 /**
+ * Loads the configuration and its profiles the way startup does (reloads do the same).
+ *
+ * @throws {ConfigError} or {ProfileError} listing every problem.
+ */
+export function loadFromRuntime(
+  runtime: Runtime,
+  cli: CliOptions,
+): Promise<LoadedConfig & { profiles: ProfileSet }> {
+  return loadConfig({
+    flagPath: cli.configPath,
+    env: runtime.env,
+    readTextFile: runtime.readTextFile,
+    isFile: runtime.isFile,
+    loadProfiles: (config) =>
+      loadProfiles({
+        dir: config.proxy.profiles_dir,
+        include: config.proxy.profile_filter.include,
+        exclude: config.proxy.profile_filter.exclude,
+        listDir: runtime.listDir,
+        readTextFile: runtime.readTextFile,
+      }),
+  });
+}
+
+/** The text of a loading failure: every issue, or the unexpected error. */
+export function loadFailure(error: unknown): string {
+  return error instanceof ConfigError || error instanceof ProfileError
+    ? error.message
+    : `Cannot load configuration: ${error}`;
+}
+
+/**
  * Loads the configuration. On a problem, prints every issue and exits 1 before anything
  * listens; with `--validate-config`, prints the verdict and exits 0 or 1.
  */
@@ -45,20 +77,7 @@ export async function loadConfigOrExit(
   cli: CliOptions,
 ): Promise<LoadedConfig & { profiles: ProfileSet }> {
   try {
-    const loaded = await loadConfig({
-      flagPath: cli.configPath,
-      env: runtime.env,
-      readTextFile: runtime.readTextFile,
-      isFile: runtime.isFile,
-      loadProfiles: (config) =>
-        loadProfiles({
-          dir: config.proxy.profiles_dir,
-          include: config.proxy.profile_filter.include,
-          exclude: config.proxy.profile_filter.exclude,
-          listDir: runtime.listDir,
-          readTextFile: runtime.readTextFile,
-        }),
-    });
+    const loaded = await loadFromRuntime(runtime, cli);
     if (cli.validateConfig) {
       const lines = [
         `Configuration is valid: ${loaded.source ?? "built-in defaults"}`,
@@ -79,10 +98,7 @@ export async function loadConfigOrExit(
     }
     return loaded;
   } catch (error) {
-    const message = error instanceof ConfigError || error instanceof ProfileError
-      ? error.message
-      : `Cannot load configuration: ${error}`;
-    runtime.writeStderr(`${message}\n`);
+    runtime.writeStderr(`${loadFailure(error)}\n`);
     return runtime.exit(1);
   }
 }

@@ -6,7 +6,9 @@
  *
  * @module
  */
-import { readdir, readFile, stat } from "node:fs/promises";
+import { watch } from "node:fs";
+import { readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { basename, dirname } from "node:path";
 import { connect } from "node:net";
 import process from "node:process";
 import type { ConnInfo } from "../server/app_env.ts";
@@ -78,6 +80,10 @@ export interface Runtime {
   /** File names (not paths) in a directory, sorted. */
   listDir(path: string): Promise<string[]>;
   isFile(path: string): Promise<boolean>;
+  /** Replaces a file's content atomically (a temporary file renamed over it). */
+  writeTextFileAtomic(path: string, text: string): Promise<void>;
+  /** Calls `onChange` when the file changes; returns the function that stops watching. */
+  watchFile(path: string, onChange: () => void): () => void;
   stdoutIsTerminal(): boolean;
   /** Writes synchronously (command-line answers, before the logger exists). */
   writeStdout(text: string): void;
@@ -90,6 +96,8 @@ export interface Runtime {
   exit(code: number): never;
   /** Calls `handler` for every SIGINT and SIGTERM. */
   onShutdownSignal(handler: (signal: "SIGINT" | "SIGTERM") => void): void;
+  /** Calls `handler` for every SIGHUP (reload the configuration). */
+  onReloadSignal(handler: () => void): void;
   /**
    * Serves `options.fetch` the way the launch mode needs: `deno run`, `bun run` and the
    * compiled executable listen on `options.hostname:port`; under `deno serve` Deno
@@ -141,6 +149,20 @@ export function sharedFileAndProcessApis() {
       } catch {
         return false;
       }
+    },
+    async writeTextFileAtomic(path: string, text: string) {
+      const temporary = `${path}.${process.pid}.tmp`;
+      await writeFile(temporary, text, { mode: 0o600 });
+      await rename(temporary, path);
+    },
+    watchFile(path: string, onChange: () => void) {
+      // The directory is watched: editors replace a file (rename) rather than write it.
+      const directory = dirname(path);
+      const name = basename(path);
+      const watcher = watch(directory, (_event, changed) => {
+        if (changed === null || String(changed) === name) onChange();
+      });
+      return () => watcher.close();
     },
     memory(): MemoryFigures {
       const { rss, heapUsed, heapTotal, external } = process.memoryUsage();

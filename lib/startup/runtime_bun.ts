@@ -55,6 +55,9 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
       process.on("SIGINT", () => handler("SIGINT"));
       process.on("SIGTERM", () => handler("SIGTERM"));
     },
+    onReloadSignal(handler) {
+      process.on("SIGHUP", handler);
+    },
     serve({ hostname, port, fetch, maxRequestBodySize }) {
       const server = bun.serve({
         hostname,

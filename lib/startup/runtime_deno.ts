@@ -58,6 +58,9 @@ export function createDenoRuntime(): Runtime {
       Deno.addSignalListener("SIGINT", () => handler("SIGINT"));
       Deno.addSignalListener("SIGTERM", () => handler("SIGTERM"));
     },
+    onReloadSignal(handler) {
+      Deno.addSignalListener("SIGHUP", handler);
+    },
     serve({ hostname, port, fetch }) {
       const handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
         fetch(withParsableUrl(request), { remoteAddr: info.remoteAddr.hostname });

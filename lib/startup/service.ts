@@ -1,60 +1,38 @@
 /**
- * Builds olla-ts from a configuration: the registry, health checker, model discovery,
- * wake-up coordinator, admission gates, sticky table, proxy, dispatcher and app, wired
- * together. `main.ts` uses it, and so do the end-to-end tests, so both run the same
- * composition. Nothing starts until {@linkcode Service.start}.
+ * Builds olla-ts from a configuration: the long-lived state owners (service_state.ts) and
+ * the request pipeline of the current configuration (pipeline.ts). `main.ts` uses it, and
+ * so do the end-to-end tests, so both run the same composition. Nothing starts until
+ * {@linkcode Service.start}.
+ *
+ * {@linkcode Service.reconfigure} applies a new configuration while serving: the
+ * endpoint set as a diff (added, drained, changed in place), a new pipeline for new
+ * requests (rate limits, timeouts, balancer, aliases, auth keys, routes), the log level
+ * and telemetry settings; what cannot change without a restart is reported.
  *
  * @module
  */
-import { canConnect, type ServeOptions } from "./runtime_api.ts";
-import { parseCidr } from "../cidr.ts";
-import { type Clock, systemClock } from "../clock.ts";
+import type { Fleet, FleetChanges } from "./fleet.ts";
+import { buildPipeline, type Pipeline } from "./pipeline.ts";
+import type { NodeRegistration } from "./registration.ts";
+import type { ServeOptions } from "./runtime_api.ts";
+import { createState, proxySettingsOf, type ServiceDeps } from "./service_state.ts";
 import type { Config } from "../config/schema.ts";
-import { Deadlines } from "../deadlines.ts";
-import { HealthChecker } from "../health/checker.ts";
-import { ModelDiscovery } from "../health/discovery.ts";
-import { WakeCoordinator } from "../health/wake.ts";
-import type { Logger } from "../log.ts";
-import { configuredSecrets, createRedactor } from "../observability/redact.ts";
-import { Telemetry } from "../observability/telemetry.ts";
+import type { HealthChecker } from "../health/checker.ts";
+import type { ModelDiscovery } from "../health/discovery.ts";
+import type { Telemetry } from "../observability/telemetry.ts";
 import type { ProfileSet } from "../profiles/profile.ts";
-import { Admission } from "../proxy/admission.ts";
-import { Dispatcher } from "../proxy/dispatch.ts";
-import { Proxy } from "../proxy/forward.ts";
-import { Registry } from "../registry/registry.ts";
-import { createBalancer } from "../routing/balancer.ts";
-import { StickyTable } from "../routing/sticky.ts";
-import { createApp } from "../server/app.ts";
+import type { Registry } from "../registry/registry.ts";
 import type { ConnInfo } from "../server/app_env.ts";
-import { KeyAuthenticator } from "../server/auth.ts";
-import { createGuard } from "../server/guard.ts";
-import { InflightTracker } from "../server/inflight.ts";
-import { createRateGate } from "../server/rate_gate.ts";
-import { RateLimiter } from "../server/rate_limit.ts";
-import { requestContext } from "../server/request_context.ts";
-import { NativeMessagesSupport } from "../translate/anthropic_plan.ts";
+import type { InflightTracker } from "../server/inflight.ts";
+import type { ReloadOutcome } from "../server/routes/fleet_routes.ts";
 
-/** What the service needs from its surroundings. */
-export interface ServiceDeps {
-  config: Config;
-  profiles: ProfileSet;
-  logger: Logger;
-  /** @default {systemClock} */
-  clock?: Clock;
-  /** @default {globalThis.fetch} */
-  fetch?: typeof fetch;
-  /** TCP reachability check for the connect watchdog. @default {canConnect} (node:net) */
-  canConnect?: (hostname: string, port: number, timeoutMs: number) => Promise<boolean>;
-  /** @default {Math.random} */
-  random?: () => number;
-  /** Log lines dropped because the output did not keep up (the log writer's count). */
-  logLinesDropped?: () => number;
-  /** The runtime's name, version and memory figures, for status output. */
-  runtime: {
-    name: string;
-    version: string;
-    memory(): { rss: number; heapUsed: number; heapTotal: number; external: number };
-  };
+export type { ServiceDeps } from "./service_state.ts";
+
+/** What {@linkcode Service.reconfigure} changed. */
+export interface ReconfigureReport {
+  endpoints: FleetChanges;
+  /** Settings that changed but keep their old value until a restart. */
+  restartNeeded: string[];
 }
 
 /** A built olla-ts. */
@@ -65,187 +43,114 @@ export interface Service {
   readonly health: HealthChecker;
   readonly discovery: ModelDiscovery;
   readonly telemetry: Telemetry;
-  /** Starts health checks and model discovery. */
+  readonly fleet: Fleet;
+  readonly registration: NodeRegistration;
+  /** Applies a new, already validated configuration. */
+  reconfigure(config: Config, profiles: ProfileSet): ReconfigureReport;
+  /** What `POST /internal/reload` runs (set by whoever knows where the file is). */
+  onReload(reload: () => Promise<ReloadOutcome>): void;
+  /** Counts a reload by outcome (`applied`, `invalid`). */
+  countReload(outcome: "applied" | "invalid"): void;
+  /** Starts health checks, model discovery and registration restore. */
   start(): void;
   /** Stops every timer. */
   stop(): void;
 }
 
+/** Settings read once at startup; a reload that changes them says a restart is needed. */
+const RESTART_KEYS: readonly ((config: Config) => unknown)[] = [
+  (c) => c.server.host,
+  (c) => c.server.port,
+  (c) => c.server.watch_config,
+  (c) => c.discovery.model_discovery,
+  (c) => c.discovery.health_check,
+  (c) => [c.discovery.registration.enabled, c.discovery.registration.state_file],
+  (c) => c.proxy.wake_timeout,
+  (c) => c.proxy.circuit_breaker,
+  (c) => [c.proxy.sticky_sessions.max_sessions, c.proxy.sticky_sessions.idle_ttl_seconds],
+  (c) => [c.logging.format, c.logging.output],
+];
+const RESTART_NAMES = [
+  "server.host",
+  "server.port",
+  "server.watch_config",
+  "discovery.model_discovery",
+  "discovery.health_check",
+  "discovery.registration",
+  "proxy.wake_timeout",
+  "proxy.circuit_breaker",
+  "proxy.sticky_sessions (table size and lifetime)",
+  "logging.format/output",
+];
+
+function restartNeeded(before: Config, after: Config): string[] {
+  return RESTART_KEYS.flatMap((read, i) =>
+    JSON.stringify(read(before)) === JSON.stringify(read(after)) ? [] : [RESTART_NAMES[i]]
+  );
+}
+
 /** Builds the service. */
 export function createService(deps: ServiceDeps): Service {
-  const { config, profiles, logger } = deps;
-  const clock = deps.clock ?? systemClock;
-  const fetch = deps.fetch ?? globalThis.fetch;
-  const registry = new Registry(config.discovery.static.endpoints, profiles, {
-    clock,
-    breakerFailureThreshold: config.proxy.circuit_breaker.failure_threshold,
-    breakerCooldownMs: config.proxy.circuit_breaker.cooldown,
+  const state = createState(deps);
+  let current = deps.config;
+  let started = false;
+  let reload: () => Promise<ReloadOutcome> = () =>
+    Promise.resolve({ ok: false, problems: ["no configuration file to reload"] });
+  const fleetRoutes = (config: Config) => ({
+    nodes: state.registration,
+    reload: () => reload(),
+    allowManagement: config.proxy.allow_management_routes,
   });
-  const modelDiscovery = config.discovery.model_discovery;
-  const discovery = new ModelDiscovery({
-    registry,
-    fetch,
-    clock,
-    logger,
-    enabled: modelDiscovery.enabled,
-    intervalMs: modelDiscovery.interval,
-    timeoutMs: modelDiscovery.timeout,
-    retryAttempts: modelDiscovery.retry_attempts,
-    retryBackoffMs: modelDiscovery.retry_backoff,
-    concurrency: modelDiscovery.concurrent_workers,
-  });
-  const health = new HealthChecker({
-    registry,
-    profiles,
-    initialDelayMs: config.discovery.health_check.initial_delay,
-    fetch,
-    clock,
-    logger,
-    random: deps.random,
-    onReachable: (name, recovered) => {
-      if (recovered || registry.get(name)?.models === undefined) discovery.refresh(name);
-    },
-  });
-  const wake = new WakeCoordinator({
-    registry,
-    fetch,
-    clock,
-    logger,
-    probeNow: (name) => health.checkNow(name),
-    timeoutMs: config.proxy.wake_timeout,
-  });
-  const admissions = new Map<string, Admission>();
-  for (const endpoint of config.discovery.static.endpoints) {
-    if (endpoint.max_concurrent_requests > 0) {
-      admissions.set(
-        endpoint.name,
-        new Admission({
-          maxConcurrent: endpoint.max_concurrent_requests,
-          queueSize: endpoint.queue_size,
-          queueTimeoutMs: endpoint.queue_timeout,
-          clock,
-          endpoint: endpoint.name,
-        }),
-      );
-    }
-  }
-  const sticky = new StickyTable({
-    maxEntries: config.proxy.sticky_sessions.max_sessions,
-    idleTtlMs: config.proxy.sticky_sessions.idle_ttl_seconds * 1000,
-    clock,
-  });
-  registry.onChange(({ endpoint }) => {
-    if (!registry.isRoutable(endpoint)) sticky.unpinEndpoint(endpoint.name);
-  });
-  const deadlines = new Deadlines(clock);
-  const proxy = new Proxy({
-    registry,
-    deadlines,
-    balancer: createBalancer(config.proxy.load_balancer, deps.random),
-    admissions,
-    clock,
-    logger,
-    fetch,
-    canConnect: deps.canConnect ?? canConnect,
-    proxy: config.proxy,
-  });
-  const dispatcher = new Dispatcher({
-    settings: {
-      maxBodyBytes: config.server.request_limits.max_body_size,
-      bodyTimeoutMs: config.server.read_timeout,
-      strategy: config.model_registry.routing_strategy,
-      aliases: config.model_aliases,
-      sticky: config.proxy.sticky_sessions,
-      wakeOnDemand: config.proxy.wake_on_demand,
-    },
-    registry,
-    proxy,
-    discovery,
-    wake,
-    sticky,
-    clock,
-    deadlines,
-  });
-  const inflight = new InflightTracker();
-  // What Olla's `olla_info` and `/internal/status` call the proxy's settings.
-  const proxySettings = {
-    engine: config.proxy.engine,
-    profile: config.proxy.profile,
-    balancer: config.proxy.load_balancer,
-  };
-  const telemetry = new Telemetry({
-    registry,
-    inflightCount: () => inflight.count,
-    admissions,
-    logger,
-    accessLog: config.server.request_logging,
-    aliases: config.model_aliases,
-    runtime: deps.runtime,
-    proxy: proxySettings,
-    now: () => clock.now(),
-    logLinesDropped: deps.logLinesDropped ?? (() => 0),
-  });
-  const rateLimiter = new RateLimiter(config.server.rate_limits, clock);
-  const keys = config.server.auth.keys.map(({ name, key, admin }) => ({
-    name,
-    key: key ?? "",
-    admin,
-  }));
-  const guard = createGuard({
-    maxHeaderBytes: config.server.request_limits.max_header_size,
-    authEnabled: config.server.auth.enabled,
-    rateLimiter,
-    authenticator: keys.length > 0 ? new KeyAuthenticator(keys) : undefined,
-    internalCidrs: config.server.internal.allowed_cidrs.map(parseCidr),
-  });
-  const app = createApp({
-    requestContext: requestContext({
-      inflight,
-      clock,
-      trustProxyHeaders: config.server.rate_limits.trust_proxy_headers,
-      trustedProxies: config.server.rate_limits.trusted_proxy_cidrs.map(parseCidr),
-      onFinished: (record) => telemetry.observe(record),
-    }),
-    guard,
-    cors: config.server.cors,
-    logger,
-    inflight,
-    clock,
-    registry,
-    profiles,
-    dispatcher,
-    wakeOnDemand: config.proxy.wake_on_demand,
-    allowManagementRoutes: config.proxy.allow_management_routes,
-    authEnabled: config.server.auth.enabled,
-    admitToBackend: createRateGate(rateLimiter),
-    anthropic: config.translators.anthropic,
-    nativeMessages: new NativeMessagesSupport(),
-    startedAt: telemetry.startedAt,
-    telemetry,
-    admissions,
-    aliases: config.model_aliases,
-    sticky: { table: sticky, settings: config.proxy.sticky_sessions },
-    proxySettings,
-    redact: createRedactor(configuredSecrets(config)),
-    runtime: { ...deps.runtime, memory: () => ({ ...deps.runtime.memory() }) },
-  });
+  let pipeline: Pipeline = buildPipeline(current, deps.profiles, state, deps, fleetRoutes(current));
+
   return {
-    fetch: (request, info) => app.fetch(request, info ?? { remoteAddr: "" }),
-    registry,
-    inflight,
-    health,
-    discovery,
-    telemetry,
+    fetch: (request, info) => pipeline.fetch(request, info ?? { remoteAddr: "" }),
+    registry: state.registry,
+    inflight: state.inflight,
+    health: state.health,
+    discovery: state.discovery,
+    telemetry: state.telemetry,
+    fleet: state.fleet,
+    registration: state.registration,
+    reconfigure(config, profiles) {
+      const report: ReconfigureReport = {
+        restartNeeded: restartNeeded(current, config),
+        endpoints: { added: [], removed: [], changed: [] },
+      };
+      state.logger.setLevel(config.logging.level);
+      state.fleet.profiles = profiles;
+      report.endpoints = state.fleet.apply(config.discovery.static.endpoints, "static");
+      state.telemetry.configure({
+        accessLog: config.server.request_logging,
+        aliases: config.model_aliases,
+        proxy: proxySettingsOf(config),
+      });
+      const next = buildPipeline(config, profiles, state, deps, fleetRoutes(config));
+      pipeline.stop();
+      pipeline = next;
+      if (started) pipeline.start();
+      current = config;
+      return report;
+    },
+    onReload(handler) {
+      reload = handler;
+    },
+    countReload(outcome) {
+      state.reloads.inc({ outcome });
+    },
     start() {
-      health.start();
-      discovery.start();
-      rateLimiter.start();
+      started = true;
+      state.health.start();
+      state.discovery.start();
+      pipeline.start();
+      void state.registration.restore();
     },
     stop() {
-      health.stop();
-      discovery.stop();
-      rateLimiter.stop();
-      deadlines.clear();
+      started = false;
+      state.health.stop();
+      state.discovery.stop();
+      pipeline.stop();
+      state.deadlines.clear();
     },
   };
 }

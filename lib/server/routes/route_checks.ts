@@ -18,7 +18,16 @@ const SUSPICIOUS_PATH_REGEXP = /%2f|%5c|%2e|%00|\\|\/\/|(^|\/)\.{1,2}(\/|$)/i;
  * @throws {OllaError} 400 for a path that tries to leave or disguise itself.
  */
 export function subPath(pathname: string, prefix: string): string {
-  const rest = pathname.slice(`/olla/${prefix}/`.length);
+  return pathAfter(pathname, `/olla/${prefix}`);
+}
+
+/**
+ * The path after `base` and its slash (`""` for the root), as the client sent it.
+ *
+ * @throws {OllaError} 400 for a path that tries to leave or disguise itself.
+ */
+export function pathAfter(pathname: string, base: string): string {
+  const rest = pathname.slice(base.length + 1);
   if (SUSPICIOUS_PATH_REGEXP.test(rest)) {
     throw new OllaError(
       400,

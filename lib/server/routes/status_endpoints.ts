@@ -207,6 +207,8 @@ function endpointEntry(sources: StatusSources, endpoint: EndpointView, id: strin
     last_model_sync_at: isoOrUndefined(endpoint.modelsUpdatedAt),
     // olla-ts's own
     configured_type: endpoint.config.type,
+    source: endpoint.source,
+    draining: endpoint.draining,
     routable: registry.isRoutable(endpoint, now),
     sleeping: endpoint.status === "sleeping",
     breaker: {

@@ -13,7 +13,7 @@
 import { type Context, Hono } from "hono";
 import { servableCards } from "./local_answers.ts";
 import { forwardingOf, type ProviderRouteDeps } from "./provider.ts";
-import { assertForwardable, methodNotAllowed, refusal, subPath } from "./route_checks.ts";
+import { assertForwardable, methodNotAllowed, pathAfter, refusal } from "./route_checks.ts";
 import type { AppEnv } from "../app_env.ts";
 import { splitTarget } from "../request_target.ts";
 import { OllaError } from "../../errors.ts";
@@ -55,16 +55,22 @@ function scopeOf(profiles: readonly Profile[], path: string, method: string): Pa
   return scope;
 }
 
-/** The handler for `/olla/proxy/*` and `/olla/openai/*`. */
+/** Where a unified route is mounted: `/olla/proxy`, `/olla/openai`, or the root (`server.root_v1_routes`). */
+function baseOf(path: string): string {
+  if (path.startsWith("/olla/proxy/")) return "/olla/proxy";
+  return path.startsWith("/olla/openai/") ? "/olla/openai" : "";
+}
+
+/** The handler for `/olla/proxy/*`, `/olla/openai/*` and, when enabled, `/v1/*`. */
 function unifiedHandler(deps: ProviderRouteDeps) {
   return async function unifiedRoute(c: Context<AppEnv>): Promise<Response> {
     const url = splitTarget(c.req.url);
-    const prefix = url.path.startsWith("/olla/proxy/") ? "proxy" : "openai";
-    const path = subPath(url.path, prefix);
+    const base = baseOf(url.path);
+    const path = pathAfter(url.path, base);
     const compatible = deps.profiles.all.filter((profile) => profile.openaiCompatible);
 
     if (path === "v1/models" && c.req.method === "GET") {
-      c.set("route", { template: `/olla/${prefix}/v1/models` });
+      c.set("route", { template: `${base}/v1/models` });
       const scope = deps.registry.endpoints.filter((endpoint) => endpoint.profile.openaiCompatible);
       const cards = servableCards(scope, deps.wakeOnDemand, deps.registry.now());
       const typeOf = new Map(
@@ -85,7 +91,7 @@ function unifiedHandler(deps: ProviderRouteDeps) {
         fault: "client",
       });
     }
-    c.set("route", { template: `/olla/${prefix}/${path}` });
+    c.set("route", { template: `${base}/${path}` });
     assertForwardable(path, url.search);
     const scope = deps.registry.endpoints.filter((endpoint) => serving.has(endpoint.profile));
     const relative = `/${path}${url.search}`;
@@ -113,8 +119,12 @@ function unifiedHandler(deps: ProviderRouteDeps) {
   };
 }
 
-/** The unified routes as a sub-app. */
-export function unifiedRoutes(deps: ProviderRouteDeps): Hono<AppEnv> {
+/**
+ * The unified routes as a sub-app; with `rootV1` they also answer at `/v1/...`, as
+ * LMDeploy's proxy does, so its clients keep their base URL.
+ */
+export function unifiedRoutes(deps: ProviderRouteDeps, rootV1 = false): Hono<AppEnv> {
   const handler = unifiedHandler(deps);
-  return new Hono<AppEnv>().all("/olla/proxy/*", handler).all("/olla/openai/*", handler);
+  const app = new Hono<AppEnv>().all("/olla/proxy/*", handler).all("/olla/openai/*", handler);
+  return rootV1 ? app.all("/v1/*", handler) : app;
 }

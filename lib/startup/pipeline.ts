@@ -1,0 +1,122 @@
+/**
+ * The request pipeline of one configuration: rate limiter, guard, proxy (balancer and
+ * timeouts), dispatcher and the app with its routes. It holds no state that must survive
+ * a reload: a reload builds a new pipeline over the same state owners (registry, health
+ * checks, discovery, sticky table, telemetry; service.ts) and new requests use it at once,
+ * while requests already running finish on the one they started with.
+ *
+ * @module
+ */
+import { proxySettingsOf, type ServiceDeps, type ServiceState } from "./service_state.ts";
+import { parseCidr } from "../cidr.ts";
+import type { Config } from "../config/schema.ts";
+import { configuredSecrets, createRedactor } from "../observability/redact.ts";
+import type { ProfileSet } from "../profiles/profile.ts";
+import { Dispatcher } from "../proxy/dispatch.ts";
+import { Proxy } from "../proxy/forward.ts";
+import { createBalancer } from "../routing/balancer.ts";
+import { createApp } from "../server/app.ts";
+import type { ConnInfo } from "../server/app_env.ts";
+import { KeyAuthenticator } from "../server/auth.ts";
+import { createGuard } from "../server/guard.ts";
+import { createRateGate } from "../server/rate_gate.ts";
+import { RateLimiter } from "../server/rate_limit.ts";
+import { requestContext } from "../server/request_context.ts";
+import type { FleetRouteDeps } from "../server/routes/fleet_routes.ts";
+
+/** One configuration's pipeline. */
+export interface Pipeline {
+  readonly fetch: (request: Request, info: ConnInfo) => Response | Promise<Response>;
+  start(): void;
+  stop(): void;
+}
+
+/** Builds the pipeline for `config` over the long-lived `state`. */
+export function buildPipeline(
+  config: Config,
+  profiles: ProfileSet,
+  state: ServiceState,
+  deps: ServiceDeps,
+  fleetRoutes: FleetRouteDeps,
+): Pipeline {
+  const { registry, clock, deadlines, inflight, telemetry, admissions, logger } = state;
+  const proxy = new Proxy({
+    registry,
+    deadlines,
+    balancer: createBalancer(config.proxy.load_balancer, deps.random),
+    admissions,
+    clock,
+    logger,
+    fetch: state.fetch,
+    canConnect: state.canConnect,
+    proxy: config.proxy,
+  });
+  const dispatcher = new Dispatcher({
+    settings: {
+      maxBodyBytes: config.server.request_limits.max_body_size,
+      bodyTimeoutMs: config.server.read_timeout,
+      strategy: config.model_registry.routing_strategy,
+      aliases: config.model_aliases,
+      sticky: config.proxy.sticky_sessions,
+      wakeOnDemand: config.proxy.wake_on_demand,
+    },
+    registry,
+    proxy,
+    discovery: state.discovery,
+    wake: state.wake,
+    sticky: state.sticky,
+    clock,
+    deadlines,
+  });
+  const rateLimiter = new RateLimiter(config.server.rate_limits, clock);
+  const keys = config.server.auth.keys.map(({ name, key, admin }) => ({
+    name,
+    key: key ?? "",
+    admin,
+  }));
+  const guard = createGuard({
+    maxHeaderBytes: config.server.request_limits.max_header_size,
+    authEnabled: config.server.auth.enabled,
+    rateLimiter,
+    authenticator: keys.length > 0 ? new KeyAuthenticator(keys) : undefined,
+    internalCidrs: config.server.internal.allowed_cidrs.map(parseCidr),
+  });
+  const app = createApp({
+    requestContext: requestContext({
+      inflight,
+      clock,
+      trustProxyHeaders: config.server.rate_limits.trust_proxy_headers,
+      trustedProxies: config.server.rate_limits.trusted_proxy_cidrs.map(parseCidr),
+      onFinished: (record) => telemetry.observe(record),
+    }),
+    guard,
+    cors: config.server.cors,
+    logger,
+    inflight,
+    clock,
+    registry,
+    profiles,
+    dispatcher,
+    wakeOnDemand: config.proxy.wake_on_demand,
+    allowManagementRoutes: config.proxy.allow_management_routes,
+    authEnabled: config.server.auth.enabled,
+    admitToBackend: createRateGate(rateLimiter),
+    anthropic: config.translators.anthropic,
+    nativeMessages: state.nativeMessages,
+    startedAt: telemetry.startedAt,
+    telemetry,
+    admissions,
+    aliases: config.model_aliases,
+    sticky: { table: state.sticky, settings: config.proxy.sticky_sessions },
+    proxySettings: proxySettingsOf(config),
+    redact: createRedactor(configuredSecrets(config)),
+    runtime: { ...deps.runtime, memory: () => ({ ...deps.runtime.memory() }) },
+    rootV1Routes: config.server.root_v1_routes,
+    fleet: fleetRoutes,
+  });
+  return {
+    fetch: (request, info) => app.fetch(request, info),
+    start: () => rateLimiter.start(),
+    stop: () => rateLimiter.stop(),
+  };
+}

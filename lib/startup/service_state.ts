@@ -1,0 +1,194 @@
+/**
+ * The long-lived owners of olla-ts's state, built once and kept across reloads: the
+ * registry, health checks, model discovery, wake-up coordinator, admission gates, sticky
+ * table, timers, in-flight tracking, telemetry, the endpoint fleet and LMDeploy node
+ * registration. Each request pipeline (pipeline.ts) reads and reports into them.
+ *
+ * @module
+ */
+import { Fleet } from "./fleet.ts";
+import { NodeRegistration, type RegistrationStore } from "./registration.ts";
+import { canConnect } from "./runtime_api.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import type { Config } from "../config/schema.ts";
+import { Deadlines } from "../deadlines.ts";
+import { HealthChecker } from "../health/checker.ts";
+import { ModelDiscovery } from "../health/discovery.ts";
+import { WakeCoordinator } from "../health/wake.ts";
+import type { Logger } from "../log.ts";
+import { Counter } from "../observability/prometheus.ts";
+import { Telemetry } from "../observability/telemetry.ts";
+import type { ProfileSet } from "../profiles/profile.ts";
+import type { Admission } from "../proxy/admission.ts";
+import { Registry } from "../registry/registry.ts";
+import { StickyTable } from "../routing/sticky.ts";
+import { InflightTracker } from "../server/inflight.ts";
+import { NativeMessagesSupport } from "../translate/anthropic_plan.ts";
+
+/** What the service needs from its surroundings. */
+export interface ServiceDeps {
+  config: Config;
+  profiles: ProfileSet;
+  logger: Logger;
+  /** @default {systemClock} */
+  clock?: Clock;
+  /** @default {globalThis.fetch} */
+  fetch?: typeof fetch;
+  /** TCP reachability check for the connect watchdog. @default {canConnect} (node:net) */
+  canConnect?: (hostname: string, port: number, timeoutMs: number) => Promise<boolean>;
+  /** @default {Math.random} */
+  random?: () => number;
+  /** Log lines dropped because the output did not keep up (the log writer's count). */
+  logLinesDropped?: () => number;
+  /** Where registered LMDeploy nodes are kept across restarts (`state_file`). */
+  registrationStore?: RegistrationStore;
+  /** The runtime's name, version and memory figures, for status output. */
+  runtime: {
+    name: string;
+    version: string;
+    memory(): { rss: number; heapUsed: number; heapTotal: number; external: number };
+  };
+}
+
+/** What Olla's `olla_info` and `/internal/status` call the proxy's settings. */
+export function proxySettingsOf(config: Config) {
+  return {
+    engine: config.proxy.engine,
+    profile: config.proxy.profile,
+    balancer: config.proxy.load_balancer,
+  };
+}
+
+/** The state owners. */
+export interface ServiceState {
+  readonly clock: Clock;
+  readonly fetch: typeof fetch;
+  readonly canConnect: (hostname: string, port: number, timeoutMs: number) => Promise<boolean>;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly health: HealthChecker;
+  readonly discovery: ModelDiscovery;
+  readonly wake: WakeCoordinator;
+  readonly admissions: Map<string, Admission>;
+  readonly sticky: StickyTable;
+  readonly deadlines: Deadlines;
+  readonly inflight: InflightTracker;
+  readonly telemetry: Telemetry;
+  readonly nativeMessages: NativeMessagesSupport;
+  readonly fleet: Fleet;
+  readonly registration: NodeRegistration;
+  /** `olla_config_reloads_total{outcome}`. */
+  readonly reloads: Counter;
+}
+
+/** Builds the state owners from the configuration olla-ts started with. */
+export function createState(deps: ServiceDeps): ServiceState {
+  const { config, profiles, logger } = deps;
+  const clock = deps.clock ?? systemClock;
+  const fetch = deps.fetch ?? globalThis.fetch;
+  const registry = new Registry(config.discovery.static.endpoints, profiles, {
+    clock,
+    breakerFailureThreshold: config.proxy.circuit_breaker.failure_threshold,
+    breakerCooldownMs: config.proxy.circuit_breaker.cooldown,
+  });
+  const modelDiscovery = config.discovery.model_discovery;
+  const discovery = new ModelDiscovery({
+    registry,
+    fetch,
+    clock,
+    logger,
+    enabled: modelDiscovery.enabled,
+    intervalMs: modelDiscovery.interval,
+    timeoutMs: modelDiscovery.timeout,
+    retryAttempts: modelDiscovery.retry_attempts,
+    retryBackoffMs: modelDiscovery.retry_backoff,
+    concurrency: modelDiscovery.concurrent_workers,
+  });
+  const health = new HealthChecker({
+    registry,
+    profiles,
+    initialDelayMs: config.discovery.health_check.initial_delay,
+    fetch,
+    clock,
+    logger,
+    random: deps.random,
+    onReachable: (name, recovered) => {
+      if (recovered || registry.get(name)?.models === undefined) discovery.refresh(name);
+    },
+  });
+  const wake = new WakeCoordinator({
+    registry,
+    fetch,
+    clock,
+    logger,
+    probeNow: (name) => health.checkNow(name),
+    timeoutMs: config.proxy.wake_timeout,
+  });
+  const admissions = new Map<string, Admission>();
+  const sticky = new StickyTable({
+    maxEntries: config.proxy.sticky_sessions.max_sessions,
+    idleTtlMs: config.proxy.sticky_sessions.idle_ttl_seconds * 1000,
+    clock,
+  });
+  registry.onChange(({ endpoint }) => {
+    if (!registry.isRoutable(endpoint)) sticky.unpinEndpoint(endpoint.name);
+  });
+  const inflight = new InflightTracker();
+  const telemetry = new Telemetry({
+    registry,
+    inflightCount: () => inflight.count,
+    admissions,
+    logger,
+    accessLog: config.server.request_logging,
+    aliases: config.model_aliases,
+    runtime: deps.runtime,
+    proxy: proxySettingsOf(config),
+    now: () => clock.now(),
+    logLinesDropped: deps.logLinesDropped ?? (() => 0),
+  });
+  const reloads = telemetry.metrics.add(
+    new Counter(
+      "olla_config_reloads_total",
+      "Configuration reloads, by outcome (applied, invalid).",
+    ),
+  );
+  const fleet = new Fleet({
+    registry,
+    health,
+    discovery,
+    admissions,
+    sticky,
+    telemetry,
+    clock,
+    logger,
+    profiles,
+    drainTimeoutMs: config.server.shutdown_timeout,
+  });
+  const registration = new NodeRegistration({
+    fleet,
+    registry,
+    settings: config.discovery.registration,
+    logger,
+    fetch,
+    store: deps.registrationStore,
+  });
+  return {
+    clock,
+    fetch,
+    canConnect: deps.canConnect ?? canConnect,
+    logger,
+    registry,
+    health,
+    discovery,
+    wake,
+    admissions,
+    sticky,
+    deadlines: new Deadlines(clock),
+    inflight,
+    telemetry,
+    nativeMessages: new NativeMessagesSupport(),
+    fleet,
+    registration,
+    reloads,
+  };
+}
