@@ -349,6 +349,24 @@ describe("hot reload", () => {
     assert.deepEqual([await send(), await send()], [200, 429]);
   });
 
+  test("new profiles, the balancer and the log level apply at once", async () => {
+    const yaml =
+      'discovery:\n  static:\n    endpoints:\n      - { name: a, url: "http://a:23333", type: lmdeploy }\n';
+    const olla = inProcessOlla(yaml, () => jsonResponse(200, {}));
+    const lmdeploy = BUILT_IN_PROFILES.find((profile) => profile.name === "lmdeploy");
+    assert.ok(lmdeploy);
+    const replaced = { ...lmdeploy, health: { ...lmdeploy.health, path: "/custom-health" } };
+    const profiles = new ProfileSet([replaced, ...BUILT_IN_PROFILES.filter((p) => p !== lmdeploy)]);
+    const next = parseConfig(
+      yaml + "proxy:\n  load_balancer: round-robin\nlogging:\n  level: error\n",
+      { env: () => undefined, knownTypes: profiles.typeNames },
+    ).config;
+    olla.service.reconfigure(next, profiles);
+    assert.equal(olla.service.registry.get("a")?.profile.health.path, "/custom-health");
+    const metrics = await (await olla.request("/internal/metrics")).text();
+    assert.match(metrics, /^olla_info\{[^}]*balancer="round-robin"/m);
+  });
+
   test("settings read only at startup are reported as needing a restart", () => {
     const olla = inProcessOlla("server:\n  port: 1111\n", () => jsonResponse(200, {}));
     const profiles = new ProfileSet(BUILT_IN_PROFILES);

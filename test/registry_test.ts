@@ -4,6 +4,7 @@ import { describe, test } from "node:test";
 import { registryOf } from "./_endpoints.ts";
 import { FakeClock } from "./fakes/clock.ts";
 import { TRAFFIC_WEIGHT } from "../lib/registry/endpoint_state.ts";
+import { waitForEndpoint } from "../lib/registry/wait_for.ts";
 
 const card = (id: string) => ({
   id,
@@ -123,14 +124,14 @@ describe("Registry", () => {
     assert.deepEqual([...registry.get("a")?.models?.keys() ?? []], ["internlm/chat", "qwen-7b"]);
   });
 
-  test("waitFor() resolves when a status change satisfies the predicate, or false on timeout", async () => {
+  test("waitForEndpoint() resolves when a status change satisfies the predicate, or false on timeout", async () => {
     const clock = new FakeClock();
     const registry = registryOf([{ name: "a", url: "http://a:1" }], clock);
     registry.applyProbe("a", { status: "sleeping", latencyMs: 1 });
-    const woke = registry.waitFor("a", (e) => e.status === "healthy", 5_000);
+    const woke = waitForEndpoint(registry, clock, "a", (e) => e.status === "healthy", 5_000);
     registry.applyProbe("a", { status: "healthy", latencyMs: 1 });
     assert.equal(await woke, true);
-    const never = registry.waitFor("a", (e) => e.status === "offline", 1_000);
+    const never = waitForEndpoint(registry, clock, "a", (e) => e.status === "offline", 1_000);
     await clock.advance(1_000);
     assert.equal(await never, false);
   });

@@ -112,6 +112,18 @@ export class Registry {
   }
 
   /**
+   * Points every endpoint at its type's profile in `profiles` (a reload brought new
+   * profile files); an endpoint whose type is gone from them keeps its old profile.
+   */
+  useProfiles(profiles: ProfileSet): void {
+    for (const endpoint of this.#endpoints) {
+      if (endpoint.config.type === AUTO_TYPE) continue;
+      const profile = profiles.forType(endpoint.config.type);
+      if (profile) endpoint.profile = profile;
+    }
+  }
+
+  /**
    * Takes the endpoint out of rotation for good: it finishes what it serves and takes
    * nothing new; its models stop routing to it. It is renamed to `drainingName`, so a
    * replacement may take its name at once (its in-flight requests report by the endpoint
@@ -206,35 +218,6 @@ export class Registry {
   onChange(listener: (change: StatusChange) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
-  }
-
-  /**
-   * Resolves `true` once `predicate` holds for the endpoint, or `false` after `timeoutMs`
-   * or when `signal` aborts.
-   */
-  waitFor(
-    name: string,
-    predicate: (endpoint: EndpointView) => boolean,
-    timeoutMs: number,
-    signal?: AbortSignal,
-  ): Promise<boolean> {
-    const endpoint = this.#byName.get(name);
-    if (!endpoint) return Promise.resolve(false);
-    if (predicate(endpoint)) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const finish = (result: boolean) => {
-        unsubscribe();
-        this.#clock.clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        resolve(result);
-      };
-      const onAbort = () => finish(false);
-      const unsubscribe = this.onChange(({ endpoint: changed }) => {
-        if (changed.name === name && predicate(changed)) finish(true);
-      });
-      const timer = this.#clock.setTimeout(() => finish(false), timeoutMs);
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
   }
 
   // --- reports from the health checker -------------------------------------------------

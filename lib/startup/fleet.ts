@@ -19,6 +19,7 @@ import type { ProfileSet } from "../profiles/profile.ts";
 import { Admission } from "../proxy/admission.ts";
 import type { EndpointSource, EndpointView } from "../registry/endpoint.ts";
 import type { Registry } from "../registry/registry.ts";
+import { waitForEndpoint } from "../registry/wait_for.ts";
 import type { StickyTable } from "../routing/sticky.ts";
 
 /** Collaborators of {@linkcode Fleet}. */
@@ -177,7 +178,14 @@ export class Fleet {
     admissions.delete(name);
     if (admission) admissions.set(drainingName, admission);
     logger.info("endpoint draining", { endpoint: name, inflight: endpoint.inflight });
-    const done = registry.waitFor(drainingName, (e) => e.inflight === 0, this.#deps.drainTimeoutMs)
+    const idle = (e: EndpointView) => e.inflight === 0;
+    const done = waitForEndpoint(
+      registry,
+      this.#deps.clock,
+      drainingName,
+      idle,
+      this.#deps.drainTimeoutMs,
+    )
       .then((finished) => {
         if (!finished) {
           logger.warn("endpoint removed with requests still running", {

@@ -119,6 +119,7 @@ export function createService(deps: ServiceDeps): Service {
       };
       state.logger.setLevel(config.logging.level);
       state.fleet.profiles = profiles;
+      state.registry.useProfiles(profiles);
       report.endpoints = state.fleet.apply(config.discovery.static.endpoints, "static");
       state.telemetry.configure({
         accessLog: config.server.request_logging,
