@@ -13,7 +13,7 @@ import { proxySpec } from "./schema_proxy.ts";
 import { serverSpec } from "./schema_server.ts";
 import { translatorsSpec } from "./schema_translators.ts";
 import { list, map, obj } from "../schema/composites.ts";
-import { bool, duration, num, opaque, str } from "../schema/scalars.ts";
+import { bool, duration, num, str } from "../schema/scalars.ts";
 import { ParseContext, type SpecType } from "../schema/spec.ts";
 
 /** The whole configuration tree. */
@@ -139,7 +139,29 @@ export const configSpec = obj({
     }),
   }),
   translators: translatorsSpec,
-  dashboard: opaque({ doc: "Olla's web dashboard", unsupported: "no dashboard yet" }),
+  dashboard: obj({
+    enabled: bool({
+      default: true,
+      doc: "serve the status page at /internal/ui/ (as server.ui.enabled)",
+    }),
+    access_policy: obj({
+      allowed_cidrs: list(str({ default: "", doc: "" }), {
+        default: ["127.0.0.0/8", "::1/128"],
+        doc: "clients that may open the status page without an admin key",
+      }),
+      allowed_hosts: list(str({ default: "", doc: "" }), {
+        default: ["localhost"],
+        doc:
+          "Host header names the page answers (IP literals always); guards against DNS rebinding",
+      }),
+    }),
+    gate_internal_api: bool({
+      default: false,
+      doc: "Olla's switch to put /internal/* behind the dashboard's rules",
+      unsupported: "inert in Olla too; /internal/* follows server.internal.allowed_cidrs",
+      fits: (value) => value === false,
+    }),
+  }, { doc: "Olla's dashboard settings, applied to the status page" }),
   engineering: obj({
     show_nerdstats: bool({
       default: false,

@@ -181,4 +181,7 @@ export const serverSpec = obj({
       doc: "clients that may reach /internal/* without an admin key",
     }),
   }),
+  ui: obj({
+    enabled: bool({ default: true, doc: "serve the status page at /internal/ui/" }),
+  }),
 });

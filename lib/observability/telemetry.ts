@@ -20,8 +20,11 @@ import {
   MetricsRegistry,
 } from "./prometheus.ts";
 import { addStateGauges } from "./state_gauges.ts";
+import { EventFeed } from "./events.ts";
+import { TimeSeries } from "./timeseries.ts";
 import { TrafficStats } from "./traffic_stats.ts";
 import { TranslatorStats } from "./translator_stats.ts";
+import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { Admission } from "../proxy/admission.ts";
 import type { RequestRecord } from "../proxy/request_record.ts";
@@ -88,6 +91,8 @@ export interface TelemetryOptions {
   /** Configured alias names, which count as known model labels. */
   aliases: Readonly<Record<string, unknown>>;
   runtime: { name: string; version: string; memory(): { rss: number } };
+  /** Time for the sampled series' timer. */
+  clock: Clock;
   /** The configured engine, flush profile and balancer, for `olla_info` and `/internal/status`. */
   proxy: { engine: string; profile: string; balancer: string };
   now: () => number;
@@ -105,6 +110,10 @@ export class Telemetry {
   readonly traffic = new TrafficStats();
   /** Olla's Anthropic translator statistics. */
   readonly translators = new TranslatorStats();
+  /** The last minutes of traffic, sampled (`/internal/stats/timeseries`, the status page). */
+  readonly timeseries: TimeSeries;
+  /** Recent fleet events (`/internal/events`, the status page). */
+  readonly events: EventFeed;
   readonly #series = new Map<string, RequestSeries>();
   #requests = 0;
   #errors = 0;
@@ -121,6 +130,14 @@ export class Telemetry {
   constructor(options: TelemetryOptions) {
     this.#options = options;
     this.startedAt = options.now();
+    this.events = new EventFeed(options.now);
+    this.timeseries = new TimeSeries({
+      clock: options.clock,
+      inflight: () => ({
+        total: options.inflightCount(),
+        endpoints: options.registry.endpoints.map((e): [string, number] => [e.name, e.inflight]),
+      }),
+    });
     const m = this.metrics;
     this.#requestsTotal = m.add(
       new Counter(
@@ -262,6 +279,7 @@ export class Telemetry {
     if (fault) this.#errorsTotal.inc({ route, fault });
     for (const failover of record.failovers) {
       this.#failovers.inc({ endpoint: failover.endpoint, reason: failover.reason });
+      this.events.push("failover", `${failover.reason} (request ${record.id})`, failover.endpoint);
     }
     series.duration.observe(durationMs / 1000);
     const overhead = record.overheadMs;
@@ -284,6 +302,12 @@ export class Telemetry {
         : series.completionTokens ??= this.#tokenSeries(series, "completion", false);
       tokens.value += usage.completionTokens;
     }
+    this.timeseries.record({
+      endpoint: record.endpoint,
+      failed: fault === "upstream" || fault === "proxy",
+      ttftMs,
+      completionTokens: usage?.completionTokens,
+    });
     if (model !== "none" && model !== "unknown") {
       this.#models.observe({
         model,

@@ -66,6 +66,7 @@ export class Registry {
   /** model id -> names of endpoints that list it. */
   readonly #modelIndex = new Map<string, Set<string>>();
   readonly #listeners = new Set<(change: StatusChange) => void>();
+  readonly #breakerListeners = new Set<(endpoint: EndpointView) => void>();
 
   constructor(configs: readonly EndpointConfig[], profiles: ProfileSet, options: RegistryOptions) {
     this.#clock = options.clock;
@@ -214,6 +215,12 @@ export class Registry {
     return this.#modelIndex.keys();
   }
 
+  /** Subscribes to circuit breakers opening; returns the unsubscribe function. */
+  onBreakerOpen(listener: (endpoint: EndpointView) => void): () => void {
+    this.#breakerListeners.add(listener);
+    return () => this.#breakerListeners.delete(listener);
+  }
+
   /** Subscribes to status changes; returns the unsubscribe function. */
   onChange(listener: (change: StatusChange) => void): () => void {
     this.#listeners.add(listener);
@@ -332,7 +339,12 @@ export class Registry {
     const endpoint = this.#require(name);
     endpoint.failures++;
     endpoint.lastError = detail;
-    endpoint.breaker.recordFailure(this.#clock.now());
+    const now = this.#clock.now();
+    const wasOpen = endpoint.breaker.state(now) === "open";
+    endpoint.breaker.recordFailure(now);
+    if (!wasOpen && endpoint.breaker.state(now) === "open") {
+      for (const listener of this.#breakerListeners) listener(endpoint);
+    }
     if (kind === "connection") this.#setStatus(endpoint, "offline");
   }
 

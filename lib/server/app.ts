@@ -9,15 +9,16 @@
  *
  * @module
  */
-import { type FleetRouteDeps, fleetRoutes } from "./routes/fleet_routes.ts";
 import { Hono, type MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import type { AppEnv } from "./app_env.ts";
 import { splitTarget } from "./request_target.ts";
 import { type AnthropicRouteDeps, anthropicRoutes } from "./routes/anthropic.ts";
+import { type FleetRouteDeps, fleetRoutes } from "./routes/fleet_routes.ts";
 import { type InternalRouteDeps, internalRoutes } from "./routes/internal.ts";
 import { type ModelRouteDeps, modelRoutes } from "./routes/models.ts";
 import { providerRoutes } from "./routes/provider.ts";
+import { type UiRouteDeps, uiRoutes } from "./routes/ui.ts";
 import { unifiedRoutes } from "./routes/unified.ts";
 import type { Config } from "../config/schema.ts";
 import { errorResponse, OllaError } from "../errors.ts";
@@ -30,6 +31,8 @@ export interface AppDeps extends InternalRouteDeps, ModelRouteDeps, AnthropicRou
   rootV1Routes: boolean;
   /** LMDeploy node registration and `/internal/reload`. */
   fleet: FleetRouteDeps;
+  /** The status page and its data. */
+  ui: UiRouteDeps;
   logger: Logger;
   cors: Config["server"]["cors"];
   /** The request-context middleware (request_context.ts). */
@@ -70,6 +73,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // before the provider catch-all /olla/:prefix/*.
   app.route("/", internalRoutes(deps));
   app.route("/", fleetRoutes(deps.fleet));
+  app.route("/", uiRoutes(deps.ui));
   app.route("/", modelRoutes(deps));
   app.route("/", unifiedRoutes(deps, deps.rootV1Routes));
   app.route("/", anthropicRoutes(deps));

@@ -35,6 +35,8 @@ export interface FleetDeps {
   profiles: ProfileSet;
   /** Longest wait for a removed endpoint's requests to finish (`server.shutdown_timeout`). */
   drainTimeoutMs: number;
+  /** Told when an endpoint was added or removed (the event feed). */
+  onChange?: (kind: "endpoint_added" | "endpoint_removed", endpoint: string) => void;
 }
 
 /** What applying a new endpoint list changed. */
@@ -198,6 +200,7 @@ export class Fleet {
         // A replacement under the same name keeps the series.
         if (!registry.get(name)) telemetry.forgetEndpoint(name);
         logger.info("endpoint removed", { endpoint: name });
+        this.#deps.onChange?.("endpoint_removed", name);
       })
       .finally(() => this.#draining.delete(drainingName));
     this.#draining.set(drainingName, done);

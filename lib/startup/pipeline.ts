@@ -113,6 +113,12 @@ export function buildPipeline(
     runtime: { ...deps.runtime, memory: () => ({ ...deps.runtime.memory() }) },
     rootV1Routes: config.server.root_v1_routes,
     fleet: fleetRoutes,
+    ui: {
+      enabled: config.server.ui.enabled && config.dashboard.enabled,
+      accessPolicy: config.dashboard.access_policy,
+      events: telemetry.events,
+      timeseries: telemetry.timeseries,
+    },
   });
   return {
     fetch: (request, info) => app.fetch(request, info),

@@ -138,11 +138,13 @@ export function createService(deps: ServiceDeps): Service {
     },
     countReload(outcome) {
       state.reloads.inc({ outcome });
+      state.telemetry.events.push("reload", outcome);
     },
     start() {
       started = true;
       state.health.start();
       state.discovery.start();
+      state.telemetry.timeseries.start();
       pipeline.start();
       void state.registration.restore();
     },
@@ -150,6 +152,8 @@ export function createService(deps: ServiceDeps): Service {
       started = false;
       state.health.stop();
       state.discovery.stop();
+      state.telemetry.timeseries.stop();
+      state.telemetry.events.close();
       pipeline.stop();
       state.deadlines.clear();
     },

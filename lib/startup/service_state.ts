@@ -142,10 +142,20 @@ export function createState(deps: ServiceDeps): ServiceState {
     accessLog: config.server.request_logging,
     aliases: config.model_aliases,
     runtime: deps.runtime,
+    clock,
     proxy: proxySettingsOf(config),
     now: () => clock.now(),
     logLinesDropped: deps.logLinesDropped ?? (() => 0),
   });
+  const events = telemetry.events;
+  registry.onChange(({ endpoint, previous }) => {
+    if (endpoint.draining && previous === endpoint.status) return;
+    const error = endpoint.lastError ? `: ${endpoint.lastError}` : "";
+    events.push("status", `${previous} -> ${endpoint.status}${error}`, endpoint.name);
+  });
+  registry.onBreakerOpen((endpoint) =>
+    events.push("breaker_open", endpoint.lastError ?? "repeated failures", endpoint.name)
+  );
   const reloads = telemetry.metrics.add(
     new Counter(
       "olla_config_reloads_total",
@@ -163,6 +173,8 @@ export function createState(deps: ServiceDeps): ServiceState {
     logger,
     profiles,
     drainTimeoutMs: config.server.shutdown_timeout,
+    onChange: (kind, endpoint) =>
+      events.push(kind, kind === "endpoint_added" ? "added" : "removed", endpoint),
   });
   const registration = new NodeRegistration({
     fleet,

@@ -1,0 +1,137 @@
+/**
+ * The status page in a real headless Chromium, against olla-ts in front of two LMDeploy
+ * fakes: it shows every endpoint, a fake going down shows within seconds without a
+ * reload, the console stays clean, no request leaves olla-ts, and it fits a phone's
+ * width. `OLLA_SCREENSHOT=docs/status-page.png` also saves a screenshot there.
+ *
+ * Without a Chromium on the machine the test is skipped, saying so; `.ci/run` installs
+ * Debian's `chromium`, so CI always runs it.
+ */
+import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
+import process from "node:process";
+import { describe, test } from "node:test";
+import { findChromium, openBrowser } from "./_browser.ts";
+import { chat, configYaml, endpointYaml, startOlla, until } from "./_harness.ts";
+import { rawRequest } from "./_raw_http.ts";
+import { startFakeLmdeploy } from "./fakes/lmdeploy.ts";
+
+const chromium = findChromium();
+
+describe("status page", () => {
+  test("shows the fleet live in a real browser", {
+    skip: chromium ? false : "no Chromium installed",
+  }, async () => {
+    const a = await startFakeLmdeploy();
+    const b = await startFakeLmdeploy({ modelName: "Qwen/Qwen2.5-7B-Instruct" });
+    const olla = await startOlla(
+      configYaml([endpointYaml("gpu-a", a.url), endpointYaml("gpu-b", b.url)]),
+    );
+    const page = await openBrowser(chromium as string);
+    try {
+      // A few intervals of traffic, so the charts have lines to draw.
+      for (let round = 0; round < 10; round++) {
+        for (let i = 0; i < (round % 4) + 1; i++) {
+          await (await chat(olla, { stream: round % 2 === 0 })).text();
+        }
+        olla.service.telemetry.timeseries.sample();
+      }
+      await page.setViewport(1280, 900);
+      await page.navigate(`${olla.url}/internal/ui`);
+      const rows = () =>
+        page.evaluate<[string, string][]>(
+          `[...document.querySelectorAll("#endpoints tbody tr")].map((row) => [row.cells[0].textContent, row.cells[3].textContent])`,
+        );
+      await until(async () => (await rows()).length === 2, 5_000, "both endpoints shown");
+      assert.deepEqual(await rows(), [["gpu-a", "healthy"], ["gpu-b", "healthy"]]);
+      assert.equal(await page.evaluate<string>(`document.location.pathname`), "/internal/ui/");
+      assert.equal(
+        await page.evaluate<string>(`document.getElementById("status").textContent`),
+        "healthy",
+      );
+      const models = await page.evaluate<number>(
+        `document.querySelectorAll("#models tbody tr").length`,
+      );
+      assert.equal(models, 2);
+      const chart = await page.evaluate<number>(
+        `document.querySelectorAll("#chart-requests polyline").length`,
+      );
+      assert.ok(chart >= 1, "the requests chart has a line per endpoint");
+
+      await b.close();
+      const started = Date.now();
+      await until(
+        async () =>
+          (await rows()).some(([name, status]) => name === "gpu-b" && status !== "healthy"),
+        5_000,
+        "gpu-b shown as down",
+      );
+      assert.ok(Date.now() - started < 5_000);
+      const events = await page.evaluate<string>(`document.getElementById("events").textContent`);
+      assert.match(events, /gpu-b/, "the status change is in the recent events");
+
+      if (process.env.OLLA_SCREENSHOT) {
+        await writeFile(process.env.OLLA_SCREENSHOT, await page.screenshot());
+      }
+      const png = await page.screenshot();
+      assert.deepEqual([...png.subarray(1, 4)].map((c) => String.fromCharCode(c)).join(""), "PNG");
+
+      await page.setViewport(390, 844);
+      const overflow = await page.evaluate<number>(
+        `document.documentElement.scrollWidth - window.innerWidth`,
+      );
+      assert.ok(overflow <= 1, `the page fits a phone's width (overflow ${overflow}px)`);
+
+      assert.deepEqual(page.errors, [], "no console errors");
+      const origin = new URL(olla.url).origin;
+      const foreign = page.requests.filter((url) =>
+        !url.startsWith(origin) && !url.startsWith("data:") && url !== "about:blank"
+      );
+      assert.deepEqual(foreign, [], "no request leaves olla-ts");
+    } finally {
+      await page.close();
+      await olla.close();
+      await a.close();
+      await b.close().catch(() => {});
+    }
+  });
+
+  test("the page's headers: a strict CSP, no framing, no sniffing; the Host guard", async () => {
+    const olla = await startOlla(configYaml([]), { waitForHealthy: false });
+    try {
+      const page = await fetch(`${olla.url}/internal/ui/`);
+      assert.equal(page.status, 200);
+      assert.match(
+        page.headers.get("content-security-policy") ?? "",
+        /default-src 'none'; script-src 'self'; style-src 'self'/,
+      );
+      assert.equal(page.headers.get("x-frame-options"), "DENY");
+      assert.equal(page.headers.get("x-content-type-options"), "nosniff");
+      const html = await page.text();
+      assert.ok(!/<script>|\son[a-z]+=|style=/i.test(html), "no inline script, handler or style");
+      const redirect = await fetch(`${olla.url}/internal/ui`, { redirect: "manual" });
+      assert.equal(redirect.status, 307);
+      assert.equal(redirect.headers.get("location"), "/internal/ui/");
+      await redirect.body?.cancel();
+      // fetch() will not send another Host; a raw request does, as a rebinding attack would.
+      const port = Number(new URL(olla.url).port);
+      const raw = (host: string) =>
+        rawRequest(
+          port,
+          `GET /internal/ui/ HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+        );
+      assert.equal((await raw("evil.example")).status, 403);
+      assert.equal((await raw("localhost:9")).status, 200, "localhost is allowed by default");
+      const missing = await fetch(`${olla.url}/internal/ui/nope.js`);
+      assert.equal(missing.status, 404);
+      await missing.body?.cancel();
+      let weight = 0;
+      for (const name of ["", "app.js", "app.css"]) {
+        weight += (await (await fetch(`${olla.url}/internal/ui/${name}`)).arrayBuffer()).byteLength;
+      }
+      assert.ok(weight < 150 * 1024, `page weight ${weight} bytes`);
+    } finally {
+      await olla.close();
+    }
+  });
+});
