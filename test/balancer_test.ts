@@ -198,7 +198,7 @@ describe("LMDeploy proxy_server's strategies", () => {
   test("each is accepted as proxy.load_balancer", () => {
     for (const name of ["random", "min_expected_latency", "min_observed_latency"] as const) {
       const registry = fleet([{ name: "a" }]);
-      assert.equal(createBalancer(name, () => 0).pick(registry.endpoints)?.name, "a");
+      assert.equal(createBalancer(name, { random: () => 0 }).pick(registry.endpoints)?.name, "a");
     }
   });
 });

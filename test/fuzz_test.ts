@@ -260,7 +260,8 @@ const ALLOWED_UPSTREAM = new Set(
     rule.methods.map((method) => `${method} /${rule.path}`)
   ),
 );
-const PROBES = new Set(["GET /health", "GET /is_sleeping", "GET /v1/models"]);
+// olla-ts's own requests: health probes, model lists and the engine's load (engine_metrics).
+const PROBES = new Set(["GET /health", "GET /is_sleeping", "GET /v1/models", "GET /metrics"]);
 /** What a runtime's own HTTP layer may answer to a request it cannot parse. */
 const RUNTIME_PROTOCOL_ANSWERS = new Set([400, 405, 408, 413, 414, 431, 501, 505]);
 

@@ -96,7 +96,7 @@ describe("/olla/lmdeploy/ routes", () => {
 
     test("paths outside the profile answer 404 from olla-ts and never reach a backend", async () => {
       const before = a.requests.length + b.requests.length;
-      for (const path of ["v1/unknown", "docs", "openapi.json", "metrics", "v1/chat/interactive"]) {
+      for (const path of ["v1/unknown", "docs", "openapi.json", "v1/chat/interactive"]) {
         const response = await fetch(`${olla.url}/olla/lmdeploy/${path}`, { method: "POST" });
         assert.equal(response.status, 404, path);
         const body = await response.json();
@@ -128,9 +128,11 @@ describe("/olla/lmdeploy/ routes", () => {
         assert.equal(response.status, 403, path);
         assert.match((await response.json()).message, /proxy\.allow_management_routes/);
       }
-      const terminate = await fetch(`${olla.url}/olla/lmdeploy/terminate`);
-      assert.equal(terminate.status, 403);
-      await terminate.body?.cancel();
+      for (const path of ["terminate", "metrics"]) {
+        const response = await fetch(`${olla.url}/olla/lmdeploy/${path}`);
+        assert.equal(response.status, 403, path);
+        await response.body?.cancel();
+      }
       assert.equal(a.count("/sleep") + b.count("/sleep"), before);
     });
 
@@ -629,6 +631,14 @@ describe("/olla/lmdeploy/ health and sleep views", () => {
       const woke = await post(olla, "/olla/lmdeploy/wakeup", "", { "x-olla-target-endpoint": "b" });
       assert.equal(woke.status, 200);
       assert.equal(b.sleeping, false);
+      // One engine's own /metrics, as LMDeploy serves it.
+      const before = b.count("/metrics");
+      const metrics = await fetch(`${olla.url}/olla/lmdeploy/metrics`, {
+        headers: { "x-olla-target-endpoint": "b" },
+      });
+      assert.equal(metrics.status, 200);
+      await metrics.body?.cancel();
+      assert.equal(b.count("/metrics"), before + 1);
     } finally {
       await olla.close();
       await a.close();

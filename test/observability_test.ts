@@ -144,6 +144,7 @@ describe("observability", () => {
         "breaker",
         "configured_type",
         "draining",
+        "engine",
         "failures",
         "health_check",
         "health_check_at",

@@ -29,7 +29,7 @@ function setup(script: FetchScript, reachable: (host: string) => boolean) {
   const probes: string[] = [];
   const proxy = new Proxy({
     registry,
-    balancer: createBalancer("priority", () => 0),
+    balancer: createBalancer("priority", { random: () => 0 }),
     admissions: new Map(),
     clock,
     deadlines: new Deadlines(clock),

@@ -13,7 +13,7 @@ import { proxySpec } from "./schema_proxy.ts";
 import { serverSpec } from "./schema_server.ts";
 import { translatorsSpec } from "./schema_translators.ts";
 import { list, map, obj } from "../schema/composites.ts";
-import { bool, duration, num, str } from "../schema/scalars.ts";
+import { bool, duration, num, size, str } from "../schema/scalars.ts";
 import { ParseContext, type SpecType } from "../schema/spec.ts";
 
 /** The whole configuration tree. */
@@ -162,6 +162,56 @@ export const configSpec = obj({
       fits: (value) => value === false,
     }),
   }, { doc: "Olla's dashboard settings, applied to the status page" }),
+  engine_metrics: obj({
+    enabled: bool({
+      default: true,
+      doc:
+        "read LMDeploy's, vLLM's and SGLang's /metrics for their real load (least-loaded, power-of-two, cache-aware)",
+    }),
+    interval: duration({
+      default: "1s",
+      min: "100ms",
+      doc: "time between reads of one endpoint's /metrics",
+    }),
+    timeout: duration({ default: "500ms", min: "10ms", doc: "limit for one read" }),
+    max_age: duration({
+      default: "30s",
+      min: "1s",
+      doc:
+        "engine figures older than this (LMDeploy refreshes its every 10 s) give way to olla-ts's own counts",
+    }),
+    kv_cache_full: num({
+      default: 0.9,
+      min: 0,
+      max: 1,
+      integer: false,
+      doc: "KV-cache usage at which an endpoint counts as full for the load-aware balancers",
+    }),
+  }),
+  cache_aware: obj({
+    cache_threshold: num({
+      default: 0.5,
+      min: 0,
+      max: 1,
+      integer: false,
+      doc: "share of the prompt an endpoint's cached prefix must cover to be preferred",
+    }),
+    balance_abs: num({
+      default: 32,
+      min: 0,
+      doc: "load gap (requests) beyond which balance wins over cache",
+    }),
+    balance_rel: num({
+      default: 1.1,
+      min: 1,
+      integer: false,
+      doc: "load ratio beyond which balance wins over cache (both must be exceeded)",
+    }),
+    max_tree_bytes: size({
+      default: 64 * 1024 * 1024,
+      doc: "memory for the prefix trees (least recently used dropped)",
+    }),
+  }),
   engineering: obj({
     show_nerdstats: bool({
       default: false,

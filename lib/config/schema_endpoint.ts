@@ -61,6 +61,10 @@ export const endpointSpec = obj({
   }),
   queue_size: num({ default: 64, min: 0, doc: "requests that may wait for a free slot" }),
   queue_timeout: duration({ default: "30s", doc: "longest wait for a free slot" }),
+  engine_metrics_interval: optional(duration({
+    default: "1s",
+    doc: "override engine_metrics.interval for this endpoint; 0s turns scraping off for it",
+  })),
   wake_on_demand: optional(bool({
     default: false,
     doc: "override proxy.wake_on_demand for this endpoint",

@@ -16,6 +16,10 @@ export const LOAD_BALANCERS = [
   "random",
   "min_expected_latency",
   "min_observed_latency",
+  // On the engines' own load (engine_metrics) and prefix caches.
+  "least-loaded",
+  "power-of-two",
+  "cache-aware",
 ] as const;
 const LOAD_BALANCER_ALIASES = {
   round_robin: "round-robin",

@@ -7,6 +7,7 @@
  */
 import { Gauge, type MetricsRegistry } from "./prometheus.ts";
 import type { Admission } from "../proxy/admission.ts";
+import type { EngineLoads } from "../registry/engine_loads.ts";
 import { type EndpointStatus, isRoutable, TRAFFIC_WEIGHT } from "../registry/endpoint_state.ts";
 import type { Registry } from "../registry/registry.ts";
 import { VERSION } from "../version.ts";
@@ -25,6 +26,8 @@ export interface StateGaugeSources {
   now: () => number;
   startedAt: number;
   logLinesDropped: () => number;
+  /** What engines report about their load (engine_metrics). */
+  engineLoads?: EngineLoads;
 }
 
 /** Adds the state gauges to `metrics`. */
@@ -95,6 +98,29 @@ export function addStateGauges(metrics: MetricsRegistry, sources: StateGaugeSour
       "olla_endpoint_models",
       "Models each endpoint lists.",
       () => registry.endpoints.map((e) => [{ endpoint: e.name }, e.models?.size ?? 0]),
+    ),
+    new Gauge(
+      "olla_engine_requests",
+      "Requests the engine itself reports, by state (running, waiting), from its /metrics.",
+      () =>
+        registry.endpoints.flatMap((e): [Labels, number][] => {
+          const load = sources.engineLoads?.get(e.name);
+          return load
+            ? [[{ endpoint: e.name, state: "running" }, load.running], [
+              { endpoint: e.name, state: "waiting" },
+              load.waiting,
+            ]]
+            : [];
+        }),
+    ),
+    new Gauge(
+      "olla_engine_kv_cache_usage_ratio",
+      "KV-cache usage the engine reports, 0..1.",
+      () =>
+        registry.endpoints.flatMap((e): [Labels, number][] => {
+          const usage = sources.engineLoads?.get(e.name)?.kvCacheUsage;
+          return usage === undefined ? [] : [[{ endpoint: e.name }, usage]];
+        }),
     ),
     new Gauge(
       "olla_admission_queue_depth",

@@ -27,6 +27,7 @@ import { TranslatorStats } from "./translator_stats.ts";
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { Admission } from "../proxy/admission.ts";
+import type { EngineLoads } from "../registry/engine_loads.ts";
 import type { RequestRecord } from "../proxy/request_record.ts";
 import type { Registry } from "../registry/registry.ts";
 
@@ -98,6 +99,8 @@ export interface TelemetryOptions {
   now: () => number;
   /** Log lines dropped because the log output did not keep up. */
   logLinesDropped: () => number;
+  /** What engines report about their load (engine_metrics). */
+  engineLoads?: EngineLoads;
 }
 
 /** Metrics, statistics and access logging for finished requests. */

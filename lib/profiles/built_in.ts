@@ -61,6 +61,13 @@ const BUILT_IN_DATA: Record<string, unknown>[] = [
     models: { path: "/v1/models", format: "openai" },
     anthropic: { messages_path: "/v1/messages", token_count: true },
     detect: { path: "/is_sleeping", field: "is_sleeping" },
+    // On by default since v0.11; the scheduler gauges refresh every 10 s.
+    engine_metrics: {
+      path: "/metrics",
+      running: "lmdeploy:num_requests_running",
+      waiting: "lmdeploy:num_requests_waiting",
+      kv_cache_usage: "lmdeploy:gpu_cache_usage_perc",
+    },
     routes: [
       { path: "health", action: "health" },
       { path: "v1/models", action: "models" },
@@ -85,6 +92,8 @@ const BUILT_IN_DATA: Record<string, unknown>[] = [
       },
       ...LMDEPLOY_MANAGEMENT.map((path) => ({ path, action: "management" })),
       { path: "terminate", action: "management", methods: ["GET"] },
+      // One engine's own /metrics (X-Olla-Target-Endpoint); olla-ts reads them itself too.
+      { path: "metrics", action: "management", methods: ["GET"] },
       { path: "distserve/*", action: "management", methods: ["GET", "POST"] },
     ],
   },
@@ -96,6 +105,12 @@ const BUILT_IN_DATA: Record<string, unknown>[] = [
     health: { path: "/health", format: "status" },
     anthropic: { messages_path: "/v1/messages", token_count: false },
     detect: { path: "/version", field: "version" },
+    engine_metrics: {
+      path: "/metrics",
+      running: "vllm:num_requests_running",
+      waiting: "vllm:num_requests_waiting",
+      kv_cache_usage: "vllm:kv_cache_usage_perc",
+    },
     routes: [
       HEALTH,
       ...OPENAI_ROUTES,
@@ -122,6 +137,12 @@ const BUILT_IN_DATA: Record<string, unknown>[] = [
     default_port: 30000,
     health: { path: "/health", format: "status" },
     detect: { path: "/get_server_info", field: "model_path" },
+    engine_metrics: { // needs SGLang's --enable-metrics
+      path: "/metrics",
+      running: "sglang:num_running_reqs",
+      waiting: "sglang:num_queue_reqs",
+      kv_cache_usage: "sglang:token_usage",
+    },
     routes: [
       HEALTH,
       ...OPENAI_ROUTES,

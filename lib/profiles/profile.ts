@@ -107,9 +107,22 @@ export interface Profile {
   readonly openaiBase: string;
   readonly anthropic?: AnthropicSupport;
   readonly detect?: Detection;
+  /** Where the engine reports its load in Prometheus format, and the series to read. */
+  readonly engineMetrics?: EngineMetricNames;
   readonly routes: readonly RouteRule[];
   /** Where the profile came from: `built-in` or a file path. */
   readonly source: string;
+}
+
+/** An engine's `/metrics` path and the names of its load series. */
+export interface EngineMetricNames {
+  readonly path: string;
+  /** Requests being executed. */
+  readonly running: string;
+  /** Requests queued in the engine. */
+  readonly waiting: string;
+  /** KV-cache blocks in use, 0..1. */
+  readonly kvCacheUsage: string;
 }
 
 /** Route prefixes olla-ts uses itself. */
@@ -149,6 +162,12 @@ export const profileSpec = obj({
     path: str({ default: "", doc: "path probed to recognise this type" }),
     field: str({ default: "", doc: "JSON key its answer has" }),
   }, { doc: "how an endpoint of type auto is recognised" }),
+  engine_metrics: optObj({
+    path: str({ default: "/metrics", doc: "the engine's Prometheus metrics path" }),
+    running: str({ default: "", doc: "gauge of requests running" }),
+    waiting: str({ default: "", doc: "gauge of requests waiting" }),
+    kv_cache_usage: str({ default: "", doc: "gauge of KV-cache usage, 0..1" }),
+  }, { doc: "where the engine reports its load (engine_metrics)" }),
   routes: list(
     obj({
       path: str({ default: "", doc: "path after the prefix" }),
@@ -241,6 +260,12 @@ export function profileFromData(
       tokenCount: data.anthropic.token_count,
     },
     detect: data.detect && { path: data.detect.path, field: data.detect.field },
+    engineMetrics: data.engine_metrics && {
+      path: data.engine_metrics.path,
+      running: data.engine_metrics.running,
+      waiting: data.engine_metrics.waiting,
+      kvCacheUsage: data.engine_metrics.kv_cache_usage,
+    },
     routes,
     source,
   };

@@ -20,6 +20,7 @@ import type { Deadlines } from "../deadlines.ts";
 import { OllaError } from "../errors.ts";
 import type { EndpointView } from "../registry/endpoint.ts";
 import type { Registry } from "../registry/registry.ts";
+import type { PickRequest } from "../routing/balancer.ts";
 import type { Selection } from "../routing/candidates.ts";
 import {
   describeFetchError,
@@ -53,6 +54,8 @@ export interface ForwardRequest {
   ignoreHealth?: boolean;
   /** A request adapted per endpoint (upstream_plan.ts); replaces `upstreamPath` and `body`. */
   planFor?: PlanFor;
+  /** What the balancer may know of the request (the cache-aware one reads the prompt). */
+  pickRequest?: PickRequest;
 }
 
 /** What an attempt needs from the rest of olla-ts. */

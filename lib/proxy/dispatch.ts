@@ -196,6 +196,12 @@ export class Dispatcher {
       signal: request.signal,
       ignoreHealth: target.direct !== undefined,
       planFor,
+      pickRequest: {
+        model: fields.model,
+        prompt: body && fields.conversationRange
+          ? body.subarray(...fields.conversationRange)
+          : undefined,
+      },
     });
   }
 

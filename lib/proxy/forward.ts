@@ -127,6 +127,7 @@ export class Proxy {
       }
       if (result.kind === "answered") {
         request.onServed?.(endpoint);
+        balancer.served?.(endpoint, request.pickRequest);
         return result.response;
       }
       if (result.kind === "failover") {
@@ -167,6 +168,6 @@ export class Proxy {
     if (preferred && pool.includes(preferred)) return preferred;
     // With admission limits, prefer endpoints that have a free slot now.
     const free = pool.filter((endpoint) => admissions.get(endpoint.name)?.hasFreeSlot ?? true);
-    return balancer.pick(free.length > 0 ? free : pool);
+    return balancer.pick(free.length > 0 ? free : pool, request.pickRequest);
   }
 }

@@ -9,6 +9,9 @@
  *
  * @module
  */
+import { type CacheAwareSettings, pickCacheAware } from "./cache_aware.ts";
+import { type LoadSignals, pickLeastLoaded, pickPowerOfTwo } from "./load_balancers.ts";
+import { blockHashes, PrefixCache } from "./prefix_cache.ts";
 import {
   pickMinExpectedLatency,
   pickMinObservedLatency,
@@ -24,7 +27,17 @@ export type BalancerName =
   | "least-connections"
   | "random"
   | "min_expected_latency"
-  | "min_observed_latency";
+  | "min_observed_latency"
+  | "least-loaded"
+  | "power-of-two"
+  | "cache-aware";
+
+/** What a balancer may know of the request it places (the cache-aware one reads it). */
+export interface PickRequest {
+  readonly model?: string;
+  /** The conversation as sent (`messages`, else `prompt`), the prefix-cache key. */
+  readonly prompt?: Uint8Array;
+}
 
 /**
  * Priority: only the highest `priority` tier that has a candidate with weight; inside it,
@@ -97,11 +110,25 @@ export function pickLeastConnections(
 /** A balancer with its own state. */
 export interface Balancer {
   readonly name: BalancerName;
-  pick(candidates: readonly EndpointView[]): EndpointView | undefined;
+  pick(candidates: readonly EndpointView[], request?: PickRequest): EndpointView | undefined;
+  /** Told which endpoint answered (the cache-aware balancer records what it now holds). */
+  served?(endpoint: EndpointView, request?: PickRequest): void;
 }
 
+/** What the load- and cache-aware balancers need besides the candidates. */
+export interface BalancerOptions {
+  random?: () => number;
+  /** Engine-reported load (engine_loads.ts); olla-ts's own counts without it. */
+  signals?: LoadSignals;
+  cacheAware?: CacheAwareSettings & { max_tree_bytes: number };
+}
+
+const OWN_COUNTS: LoadSignals = { loadOf: (endpoint) => endpoint.inflight, isFull: () => false };
+
 /** Creates the balancer named in the configuration. */
-export function createBalancer(name: BalancerName, random: () => number = Math.random): Balancer {
+export function createBalancer(name: BalancerName, options: BalancerOptions = {}): Balancer {
+  const random = options.random ?? Math.random;
+  const signals = options.signals ?? OWN_COUNTS;
   switch (name) {
     case "priority":
       return { name, pick: (candidates) => pickPriority(candidates, random()) };
@@ -119,5 +146,48 @@ export function createBalancer(name: BalancerName, random: () => number = Math.r
       return { name, pick: (candidates) => pickMinExpectedLatency(candidates, random()) };
     case "min_observed_latency":
       return { name, pick: (candidates) => pickMinObservedLatency(candidates, random()) };
+    case "least-loaded":
+      return { name, pick: (candidates) => pickLeastLoaded(candidates, signals, random()) };
+    case "power-of-two":
+      return {
+        name,
+        pick: (candidates) => pickPowerOfTwo(candidates, signals, random(), random()),
+      };
+    case "cache-aware":
+      return cacheAwareBalancer(signals, random, options.cacheAware ?? DEFAULT_CACHE_AWARE);
   }
+}
+
+const DEFAULT_CACHE_AWARE = {
+  cache_threshold: 0.5,
+  balance_abs: 32,
+  balance_rel: 1.1,
+  max_tree_bytes: 64 * 1024 * 1024,
+};
+
+function cacheAwareBalancer(
+  signals: LoadSignals,
+  random: () => number,
+  settings: CacheAwareSettings & { max_tree_bytes: number },
+): Balancer {
+  const cache = new PrefixCache(settings.max_tree_bytes);
+  const hashesOf = (request?: PickRequest) =>
+    request?.prompt ? blockHashes(request.prompt, request.model ?? "") : [];
+  return {
+    name: "cache-aware",
+    pick(candidates, request) {
+      const hashes = hashesOf(request);
+      return pickCacheAware(
+        candidates,
+        signals,
+        cache.match(hashes),
+        request?.prompt?.byteLength ?? 0,
+        settings,
+        random(),
+      );
+    },
+    served(endpoint, request) {
+      cache.insert(hashesOf(request), endpoint.name);
+    },
+  };
 }

@@ -12,6 +12,7 @@ import type { Clock } from "../clock.ts";
 import type { EndpointConfig } from "../config/schema_endpoint.ts";
 import type { ModelDiscovery } from "../health/discovery.ts";
 import type { HealthChecker } from "../health/checker.ts";
+import type { EngineMetricsReader } from "../health/engine_metrics.ts";
 import type { Logger } from "../log.ts";
 import type { Telemetry } from "../observability/telemetry.ts";
 import type { ModelCard } from "../profiles/model_lists.ts";
@@ -30,6 +31,7 @@ export interface FleetDeps {
   admissions: Map<string, Admission>;
   sticky: StickyTable;
   telemetry: Telemetry;
+  engineMetrics: EngineMetricsReader;
   clock: Clock;
   logger: Logger;
   profiles: ProfileSet;
@@ -95,6 +97,7 @@ export class Fleet {
       );
     }
     health.track(config.name);
+    this.#deps.engineMetrics.track(config.name);
     discovery.refresh(config.name);
     logger.info("endpoint added", {
       endpoint: config.name,
@@ -174,6 +177,7 @@ export class Fleet {
     if (!endpoint || endpoint.draining) return this.#draining.get(name) ?? Promise.resolve();
     const drainingName = `${name} (draining ${++this.#drained})`;
     health.untrack(name);
+    this.#deps.engineMetrics.untrack(name);
     registry.drain(name, drainingName);
     sticky.unpinEndpoint(name);
     const admission = admissions.get(name);

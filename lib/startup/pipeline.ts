@@ -13,6 +13,8 @@ import type { Config } from "../config/schema.ts";
 import { configuredSecrets, createRedactor } from "../observability/redact.ts";
 import type { ProfileSet } from "../profiles/profile.ts";
 import { Dispatcher } from "../proxy/dispatch.ts";
+import { estimatedLoad, isFresh } from "../registry/engine_loads.ts";
+import type { LoadSignals } from "../routing/load_balancers.ts";
 import { Proxy } from "../proxy/forward.ts";
 import { createBalancer } from "../routing/balancer.ts";
 import { createApp } from "../server/app.ts";
@@ -31,6 +33,25 @@ export interface Pipeline {
   stop(): void;
 }
 
+/** What the load-aware balancers read: the engines' reports, or olla-ts's own counts. */
+function loadSignals(state: ServiceState, config: Config): LoadSignals {
+  const { engine_metrics: settings } = config;
+  return {
+    loadOf: (endpoint) =>
+      estimatedLoad(
+        endpoint,
+        state.engineLoads.get(endpoint.name),
+        state.clock.now(),
+        settings.max_age,
+      ),
+    isFull: (endpoint) => {
+      const load = state.engineLoads.get(endpoint.name);
+      return isFresh(load, state.clock.now(), settings.max_age) &&
+        (load.kvCacheUsage ?? 0) >= settings.kv_cache_full;
+    },
+  };
+}
+
 /** Builds the pipeline for `config` over the long-lived `state`. */
 export function buildPipeline(
   config: Config,
@@ -43,7 +64,11 @@ export function buildPipeline(
   const proxy = new Proxy({
     registry,
     deadlines,
-    balancer: createBalancer(config.proxy.load_balancer, deps.random),
+    balancer: createBalancer(config.proxy.load_balancer, {
+      random: deps.random,
+      signals: loadSignals(state, config),
+      cacheAware: config.cache_aware,
+    }),
     admissions,
     clock,
     logger,
@@ -109,6 +134,8 @@ export function buildPipeline(
     aliases: config.model_aliases,
     sticky: { table: state.sticky, settings: config.proxy.sticky_sessions },
     proxySettings: proxySettingsOf(config),
+    engineLoads: state.engineLoads,
+    engineMaxAgeMs: config.engine_metrics.max_age,
     redact: createRedactor(configuredSecrets(config)),
     runtime: { ...deps.runtime, memory: () => ({ ...deps.runtime.memory() }) },
     rootV1Routes: config.server.root_v1_routes,

@@ -144,6 +144,7 @@ export function createService(deps: ServiceDeps): Service {
       started = true;
       state.health.start();
       state.discovery.start();
+      state.engineMetrics.start();
       state.telemetry.timeseries.start();
       pipeline.start();
       void state.registration.restore();
@@ -152,6 +153,7 @@ export function createService(deps: ServiceDeps): Service {
       started = false;
       state.health.stop();
       state.discovery.stop();
+      state.engineMetrics.stop();
       state.telemetry.timeseries.stop();
       state.telemetry.events.close();
       pipeline.stop();

@@ -14,12 +14,14 @@ import type { Config } from "../config/schema.ts";
 import { Deadlines } from "../deadlines.ts";
 import { HealthChecker } from "../health/checker.ts";
 import { ModelDiscovery } from "../health/discovery.ts";
+import { EngineMetricsReader } from "../health/engine_metrics.ts";
 import { WakeCoordinator } from "../health/wake.ts";
 import type { Logger } from "../log.ts";
 import { Counter } from "../observability/prometheus.ts";
 import { Telemetry } from "../observability/telemetry.ts";
 import type { ProfileSet } from "../profiles/profile.ts";
 import type { Admission } from "../proxy/admission.ts";
+import { EngineLoads } from "../registry/engine_loads.ts";
 import { Registry } from "../registry/registry.ts";
 import { StickyTable } from "../routing/sticky.ts";
 import { InflightTracker } from "../server/inflight.ts";
@@ -76,6 +78,8 @@ export interface ServiceState {
   readonly telemetry: Telemetry;
   readonly nativeMessages: NativeMessagesSupport;
   readonly fleet: Fleet;
+  readonly engineLoads: EngineLoads;
+  readonly engineMetrics: EngineMetricsReader;
   readonly registration: NodeRegistration;
   /** `olla_config_reloads_total{outcome}`. */
   readonly reloads: Counter;
@@ -125,6 +129,15 @@ export function createState(deps: ServiceDeps): ServiceState {
     timeoutMs: config.proxy.wake_timeout,
   });
   const admissions = new Map<string, Admission>();
+  const engineLoads = new EngineLoads();
+  const engineMetrics = new EngineMetricsReader({
+    registry,
+    loads: engineLoads,
+    fetch,
+    clock,
+    logger,
+    settings: config.engine_metrics,
+  });
   const sticky = new StickyTable({
     maxEntries: config.proxy.sticky_sessions.max_sessions,
     idleTtlMs: config.proxy.sticky_sessions.idle_ttl_seconds * 1000,
@@ -146,6 +159,7 @@ export function createState(deps: ServiceDeps): ServiceState {
     proxy: proxySettingsOf(config),
     now: () => clock.now(),
     logLinesDropped: deps.logLinesDropped ?? (() => 0),
+    engineLoads,
   });
   const events = telemetry.events;
   registry.onChange(({ endpoint, previous }) => {
@@ -169,6 +183,7 @@ export function createState(deps: ServiceDeps): ServiceState {
     admissions,
     sticky,
     telemetry,
+    engineMetrics,
     clock,
     logger,
     profiles,
@@ -200,6 +215,8 @@ export function createState(deps: ServiceDeps): ServiceState {
     telemetry,
     nativeMessages: new NativeMessagesSupport(),
     fleet,
+    engineLoads,
+    engineMetrics,
     registration,
     reloads,
   };

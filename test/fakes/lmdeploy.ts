@@ -68,6 +68,8 @@ export interface FakeLmdeploy {
   health: "healthy" | "unhealthy" | "initializing";
   /** A fault applied to every POST without its own `x-fake-fault` header. */
   fault: string | null;
+  /** Requests its `/metrics` says are waiting (its scheduler's queue). */
+  reportedWaiting: number;
   sleep(): void;
   wake(): void;
   /** Requests received for a path. */
@@ -115,6 +117,7 @@ const ROUTES: Record<string, string> = {
   "/v1/models": "GET",
   "/is_sleeping": "GET",
   "/terminate": "GET",
+  "/metrics": "GET",
   "/anthropic/v1/models": "GET",
   "/v1/chat/completions": "POST",
   "/v1/completions": "POST",
@@ -190,6 +193,7 @@ export async function startFakeLmdeploy(options: FakeLmdeployOptions = {}): Prom
   const state = {
     health: "healthy" as "healthy" | "unhealthy" | "initializing",
     fault: null as string | null,
+    reportedWaiting: 0,
   };
 
   const models = () => [modelName, ...(options.adapters ?? [])];
@@ -393,6 +397,25 @@ export async function startFakeLmdeploy(options: FakeLmdeployOptions = {}): Prom
         case "/is_sleeping":
           onEnd();
           return json(200, { is_sleeping: sleeping });
+        case "/metrics": {
+          onEnd();
+          // LMDeploy's series and labels (prometheus_client's text format).
+          const labels = `{engine="0",model_name="${modelName}"}`;
+          return new Response(
+            [
+              "# HELP lmdeploy:num_requests_running Number of requests currently running.",
+              "# TYPE lmdeploy:num_requests_running gauge",
+              `lmdeploy:num_requests_running${labels} ${Math.max(0, active - 1)}.0`,
+              "# HELP lmdeploy:num_requests_waiting Number of requests waiting.",
+              "# TYPE lmdeploy:num_requests_waiting gauge",
+              `lmdeploy:num_requests_waiting${labels} ${state.reportedWaiting}.0`,
+              "# TYPE lmdeploy:gpu_cache_usage_perc gauge",
+              `lmdeploy:gpu_cache_usage_perc${labels} 0.25`,
+              "",
+            ].join("\n"),
+            { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } },
+          );
+        }
         case "/sleep":
           onEnd();
           sleeping = true;
@@ -667,6 +690,12 @@ export async function startFakeLmdeploy(options: FakeLmdeployOptions = {}): Prom
     },
     set fault(value) {
       state.fault = value;
+    },
+    get reportedWaiting() {
+      return state.reportedWaiting;
+    },
+    set reportedWaiting(value) {
+      state.reportedWaiting = value;
     },
     sleep() {
       sleeping = true;

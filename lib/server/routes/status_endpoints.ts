@@ -31,6 +31,7 @@ import { type RequestTotals, successPercent } from "../../observability/traffic_
 import type { Telemetry } from "../../observability/telemetry.ts";
 import type { Admission } from "../../proxy/admission.ts";
 import type { EndpointView } from "../../registry/endpoint.ts";
+import { type EngineLoads, estimatedLoad, isFresh } from "../../registry/engine_loads.ts";
 import type { Registry } from "../../registry/registry.ts";
 import { NAME, VERSION } from "../../version.ts";
 
@@ -44,6 +45,9 @@ export interface StatusSources {
   redact: (text: string) => string;
   runtime: { name: string; version: string };
   proxySettings: { engine: string; profile: string; balancer: string };
+  /** What engines report about their load (engine_metrics), and when it counts as stale. */
+  engineLoads: EngineLoads;
+  engineMaxAgeMs: number;
 }
 
 /** Go's zero time, which Olla prints for a model list it has never read. */
@@ -175,6 +179,22 @@ export function statusBody(sources: StatusSources) {
   };
 }
 
+/** The engine's own report of its load, or `null` when it reports none. */
+function engineEntry(sources: StatusSources, endpoint: EndpointView, now: number) {
+  const load = sources.engineLoads.get(endpoint.name);
+  if (!load) return null;
+  return {
+    running: load.running,
+    waiting: load.waiting,
+    kv_cache_usage: load.kvCacheUsage ?? null,
+    read_at: iso(load.readAt),
+    changed_at: iso(load.changedAt),
+    fresh: isFresh(load, now, sources.engineMaxAgeMs),
+    estimated_load: estimatedLoad(endpoint, load, now, sources.engineMaxAgeMs),
+    error: load.error === undefined ? null : sources.redact(load.error),
+  };
+}
+
 /** One endpoint in `/internal/status/endpoints`. */
 function endpointEntry(sources: StatusSources, endpoint: EndpointView, id: string | undefined) {
   const { registry, telemetry, clock } = sources;
@@ -206,6 +226,7 @@ function endpointEntry(sources: StatusSources, endpoint: EndpointView, id: strin
     next_check_at: isoOrUndefined(endpoint.nextCheckAt),
     last_model_sync_at: isoOrUndefined(endpoint.modelsUpdatedAt),
     // olla-ts's own
+    engine: engineEntry(sources, endpoint, now),
     configured_type: endpoint.config.type,
     source: endpoint.source,
     draining: endpoint.draining,
