@@ -660,6 +660,14 @@ for (
     (await inProcess(command, [...args], ["--stream", "--anthropic"]))?.us_per_frame ?? null;
 }
 
+// The balancers on a simulated fleet (bench/fleet.ts): its own table and targets.
+console.log("simulated fleet");
+const fleetRun = await output(deno, ["run", "-A", "bench/fleet.ts", ...(smoke ? ["--smoke"] : [])]);
+// Its progress lines go to stderr, which output() appends; the report starts with its title.
+const fleetTable = fleetRun.ok
+  ? fleetRun.text.slice(Math.max(0, fleetRun.text.indexOf("Simulated fleet:"))).trim()
+  : "(the simulated fleet run failed)";
+
 // --- verdicts ------------------------------------------------------------------------
 
 const byName = new Map(rows.map((row) => [row.name, row]));
@@ -856,12 +864,12 @@ const markdown = [
   "",
 ].join("\n");
 
-/** Replaces the table between the README's bench markers, so the README quotes the latest run. */
-async function quoteInReadme(table: string): Promise<void> {
+/** Replaces the text between the README's `marker` comments, so it quotes the latest run. */
+async function quoteInReadme(marker: string, table: string): Promise<void> {
   const path = `${ROOT}README.md`;
   const readme = await Deno.readTextFile(path);
-  const start = readme.indexOf("<!-- bench:latest");
-  const end = readme.indexOf("<!-- /bench:latest -->");
+  const start = readme.indexOf(`<!-- ${marker}`);
+  const end = readme.indexOf(`<!-- /${marker} -->`);
   if (start === -1 || end === -1) return;
   const opening = readme.slice(start, readme.indexOf("-->", start) + 3);
   await Deno.writeTextFile(
@@ -880,7 +888,8 @@ await Deno.writeTextFile(`${dir}${name}.md`, markdown);
 if (!smoke) {
   await Deno.writeTextFile(`${dir}latest.json`, JSON.stringify(result, null, 2) + "\n");
   await Deno.writeTextFile(`${dir}latest.md`, markdown);
-  await quoteInReadme(markdown);
+  await quoteInReadme("bench:latest", markdown);
+  await quoteInReadme("bench:fleet", fleetTable);
 }
 console.log(markdown);
 
@@ -890,7 +899,7 @@ if (smoke) {
     !(row.throughput_rps > 0) || row.c1.p50_us === null || row.streams.completed === 0 ||
     (row.runtime !== "-" && row.cpu_us_per_request === null)
   );
-  if (missing.length > 0 || rows.length < 9 || !overhead.deno || !overhead.bun) {
+  if (missing.length > 0 || rows.length < 9 || !overhead.deno || !overhead.bun || !fleetRun.ok) {
     console.error(
       `bench smoke run failed: no numbers for ${missing.map((row) => row.name).join(", ")}`,
     );

@@ -109,21 +109,24 @@ function fleet(names: string[]) {
 }
 
 describe("the load estimate", () => {
-  test("the engine's figures plus olla-ts's requests since they last changed", () => {
+  test("olla-ts's own in flight now, plus the engine's load from other clients", () => {
     const { clock, registry } = fleet(["a"]);
     const loads = new EngineLoads();
     const a = () => registry.get("a")!;
+    registry.beginAttempt("a");
+    // The engine runs 4 and queues 2; one of those is olla-ts's: 5 are someone else's.
     loads.set(a(), { running: 4, waiting: 2 }, clock.now());
     assert.equal(estimatedLoad(a(), loads.get("a"), clock.now(), 30_000), 6);
     registry.beginAttempt("a");
     registry.beginAttempt("a");
-    registry.endAttempt("a");
-    // LMDeploy has not refreshed: the same figures again keep the counts since the change.
+    // LMDeploy has not refreshed: the same figures keep the snapshot; olla-ts's count is exact.
     loads.set(a(), { running: 4, waiting: 2 }, clock.now());
+    assert.equal(estimatedLoad(a(), loads.get("a"), clock.now(), 30_000), 8);
+    registry.endAttempt("a");
     assert.equal(estimatedLoad(a(), loads.get("a"), clock.now(), 30_000), 7);
-    // New figures include those requests; the counting starts over.
-    loads.set(a(), { running: 5, waiting: 2 }, clock.now());
-    assert.equal(estimatedLoad(a(), loads.get("a"), clock.now(), 30_000), 7);
+    // New figures that are all olla-ts's: nothing foreign is left.
+    loads.set(a(), { running: 2, waiting: 0 }, clock.now());
+    assert.equal(estimatedLoad(a(), loads.get("a"), clock.now(), 30_000), 2);
   });
 
   test("stale or failing reports fall back to olla-ts's own in-flight count", async () => {

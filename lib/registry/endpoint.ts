@@ -35,8 +35,6 @@ export interface EndpointView extends EndpointState {
   readonly draining: boolean;
   /** Durations of its last answers (dispatch to last byte), newest last, at most 15. */
   readonly recentLatenciesMs: readonly number[];
-  /** Attempts that have ended (with `requests`, what olla-ts sent since any moment). */
-  readonly finished: number;
   /** Base URL requests are sent to (path kept only with `preserve_path`). */
   readonly baseUrl: string;
   /** Headers from `auth` and `headers`, sent on every upstream request and probe. */
@@ -85,7 +83,6 @@ export class Endpoint implements EndpointView {
   rateLimitedUntil = 0;
   draining = false;
   readonly recentLatenciesMs: number[] = [];
-  finished = 0;
   outboundHeaders: readonly (readonly [string, string])[];
   readonly baseUrl: string;
   readonly address: { readonly hostname: string; readonly port: number };

@@ -3,11 +3,13 @@
  * KV-cache usage), kept per endpoint, and the estimate the load-aware balancers use.
  * The engine-metrics reader is the one writer.
  *
- * The estimate is the engine's last figures plus what olla-ts has sent and seen finish
- * since those figures last changed: LMDeploy refreshes its scheduler gauges only every
- * 10 s, so its report is a snapshot of about that age, and olla-ts's own counts since
- * fill the gap. Figures older than `maxAgeMs`, or from an endpoint whose reads fail, give
- * way to olla-ts's in-flight count.
+ * The estimate is olla-ts's own requests in flight there now (exact) plus the load the
+ * engine carries for *other* clients: its running and waiting requests when its figures
+ * last changed, minus olla-ts's own requests in flight at that moment. LMDeploy refreshes
+ * its scheduler gauges only every 10 s, so the engine's figures are a snapshot; olla-ts's
+ * counts since fill the gap exactly, and the snapshot contributes only what olla-ts cannot
+ * see (other proxies, direct clients, work the engine holds). Figures older than
+ * `maxAgeMs`, or from an endpoint whose reads fail, give way to olla-ts's count alone.
  *
  * @module
  */
@@ -23,9 +25,8 @@ export interface EngineLoad {
   readonly readAt: number;
   /** When its figures last changed. */
   readonly changedAt: number;
-  /** The endpoint's `requests` and `finished` counters at `changedAt`. */
-  readonly startedBefore: number;
-  readonly finishedBefore: number;
+  /** olla-ts's own requests in flight there at `changedAt`. */
+  readonly ownAtChange: number;
   /** The latest read's failure, if the latest read failed. */
   readonly error: string | undefined;
 }
@@ -49,8 +50,7 @@ export class EngineLoads {
       kvCacheUsage: figures.kvCacheUsage,
       readAt: now,
       changedAt: changed ? now : previous.changedAt,
-      startedBefore: changed ? endpoint.requests : previous.startedBefore,
-      finishedBefore: changed ? endpoint.finished : previous.finishedBefore,
+      ownAtChange: changed ? endpoint.inflight : previous.ownAtChange,
       error: undefined,
     });
   }
@@ -83,10 +83,15 @@ export function isFresh(
   return load !== undefined && load.error === undefined && now - load.readAt <= maxAgeMs;
 }
 
+/** The engine's load that is not olla-ts's (0 without a fresh report). */
+export function foreignLoad(load: EngineLoad | undefined, now: number, maxAgeMs: number): number {
+  if (!isFresh(load, now, maxAgeMs)) return 0;
+  return Math.max(0, load.running + load.waiting - load.ownAtChange);
+}
+
 /**
- * An endpoint's estimated load: requests running and waiting on the engine, plus those
- * olla-ts sent since the report and minus those that finished since; without a fresh
- * report, olla-ts's own in-flight count.
+ * An endpoint's estimated load: olla-ts's requests in flight there, plus the engine's load
+ * from other clients as its last fresh report says.
  */
 export function estimatedLoad(
   endpoint: EndpointView,
@@ -94,8 +99,5 @@ export function estimatedLoad(
   now: number,
   maxAgeMs: number,
 ): number {
-  if (!isFresh(load, now, maxAgeMs)) return endpoint.inflight;
-  const since = (endpoint.requests - load.startedBefore) -
-    (endpoint.finished - load.finishedBefore);
-  return Math.max(0, load.running + load.waiting + since, endpoint.inflight);
+  return endpoint.inflight + foreignLoad(load, now, maxAgeMs);
 }

@@ -310,7 +310,6 @@ export class Registry {
   endAttempt(name: string): void {
     const endpoint = this.#require(name);
     endpoint.inflight = Math.max(0, endpoint.inflight - 1);
-    endpoint.finished++;
     // Whoever waits for a draining endpoint to finish is told when it has.
     if (endpoint.draining && endpoint.inflight === 0) this.#notify(endpoint, endpoint.status);
   }
