@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { freePort } from "./_ports.ts";
 import { startSimEngine } from "./sim_engine.ts";
 
 const args = Deno.args;
@@ -119,13 +120,6 @@ function workload(kind: Workload): () => unknown {
   };
 }
 
-async function freePort(): Promise<number> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
 async function run(kind: Workload, balancer: string, slow: boolean): Promise<Result> {
   const engines = await Promise.all(
     Array.from(
@@ -133,7 +127,7 @@ async function run(kind: Workload, balancer: string, slow: boolean): Promise<Res
       (_, i) => startSimEngine({ model: MODEL, slowdown: slow && i === 0 ? 2 : 1 }),
     ),
   );
-  const port = await freePort();
+  const port = freePort();
   const config = `server:
   host: 127.0.0.1
   port: ${port}

@@ -18,6 +18,7 @@
  * @module
  */
 import pkg from "../package.json" with { type: "json" };
+import { freePort } from "./_ports.ts";
 
 const smoke = Deno.args.includes("--smoke");
 const SECONDS = smoke ? 1 : 4;
@@ -315,17 +316,6 @@ async function streams(
 }
 
 // --- contenders ----------------------------------------------------------------------
-
-/**
- * A port nothing listens on now. Fixed ports would let a leftover process from an earlier
- * run answer in place of the contender under test.
- */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
 
 const UPSTREAM_PORT = freePort();
 const upstreamUrl = `http://127.0.0.1:${UPSTREAM_PORT}`;
