@@ -60,6 +60,10 @@ export const proxySpec = obj({
     doc: "upstream keep-alive",
     unsupported: "the runtime's fetch manages upstream connection pooling",
   }),
+  max_response_header_size: size({
+    default: 64 * 1024,
+    doc: "largest response head olla-ts accepts from a backend; a larger one fails over",
+  }),
   response_header_timeout: duration({
     default: "10m",
     env: "OLLA_PROXY_RESPONSE_HEADER_TIMEOUT",

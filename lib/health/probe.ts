@@ -24,6 +24,8 @@ export interface HealthAnswer {
   status: number;
   body: string;
   retryAfter: string | null;
+  /** Where a 3xx pointed (it is not followed). */
+  location?: string;
 }
 
 /**
@@ -39,6 +41,14 @@ export function classifyHealth(
     return {
       status: "config_error",
       error: `health check answered ${answer.status}: check the endpoint's auth`,
+    };
+  }
+  if (answer.status >= 300 && answer.status < 400) {
+    return {
+      status: "unhealthy",
+      error: `health check was redirected (${answer.status}${
+        answer.location ? ` to ${answer.location}` : ""
+      }); olla-ts does not follow redirects: point the endpoint's url at the server itself`,
     };
   }
   if (answer.status === 429) {
@@ -197,6 +207,7 @@ function timedGetOnce(
     },
     async (response) => ({
       status: response.status,
+      location: response.headers.get("location") ?? undefined,
       body: await response.text(),
       retryAfter: response.headers.get("retry-after"),
     }),

@@ -6,14 +6,9 @@
  *
  * @module
  */
-import {
-  type Attempt,
-  type AttemptResult,
-  AttemptStop,
-  clientClosed,
-  type FailedAnswer,
-  releaseAttempt,
-} from "./attempt.ts";
+import { type Attempt, type AttemptResult, releaseAttempt } from "./attempt.ts";
+import type { FailedAnswer } from "./attempt_failures.ts";
+import { AttemptStop, clientClosed } from "./attempt_stop.ts";
 import type { Bytes } from "./body_read.ts";
 import { setClientResponseHeaders } from "./headers.ts";
 import type { RequestRecord } from "./request_record.ts";
@@ -33,6 +28,22 @@ export interface AnswerDeps {
   deadlines: Deadlines;
   /** Longest silence inside an answer (`proxy.read_timeout`); 0 disables. */
   readTimeoutMs: number;
+  /**
+   * Removes configured secrets from a backend's error body before it is handed on (a
+   * backend that echoes request headers in its error must not leak the endpoint's token).
+   */
+  redact?: (text: string) => string;
+}
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/** An error body with configured secrets removed; the same bytes when it holds none. */
+function redactedBody(bytes: Bytes, redact: ((text: string) => string) | undefined): Bytes {
+  if (!redact || bytes.byteLength === 0) return bytes;
+  const text = decoder.decode(bytes);
+  const clean = redact(text);
+  return clean === text ? bytes : encoder.encode(clean);
 }
 
 /** Non-streamed answers up to this size are handed on whole rather than streamed. */
@@ -73,10 +84,17 @@ function translatedHeaders(upstream: Headers, contentType: string): Headers {
   return headers;
 }
 
-/** The last backend answer, passed on unchanged when every attempt failed. */
-export function passOnFailedAnswer(record: RequestRecord, answer: FailedAnswer): Response {
+/** The last backend answer, passed on (secrets removed) when every attempt failed. */
+export function passOnFailedAnswer(
+  record: RequestRecord,
+  answer: FailedAnswer,
+  redact?: (text: string) => string,
+): Response {
   record.upstreamFailure = `every attempt failed; the last answer (${answer.status}) was passed on`;
-  return new Response(answer.body, { status: answer.status, headers: answer.headers });
+  const body = redactedBody(answer.body, redact);
+  const headers = new Headers(answer.headers);
+  if (body !== answer.body) headers.delete("content-length");
+  return new Response(body, { status: answer.status, headers });
 }
 
 /**
@@ -141,6 +159,7 @@ async function answerWhole(
   } finally {
     timer?.cancel();
   }
+  if (response.status >= 400) bytes = redactedBody(bytes, deps.redact);
   const upstreamBytes = bytes;
   if (translation) {
     try {
@@ -179,6 +198,8 @@ async function answerWhole(
   }
   const answer = new Response(response.body ? bytes : null, { status: response.status });
   setClientResponseHeaders(response.headers, answer.headers);
+  // An error body may have been redacted: its length is the runtime's to set.
+  if (response.status >= 400) answer.headers.delete("content-length");
   return { kind: "answered", response: answer };
 }
 

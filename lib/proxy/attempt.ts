@@ -10,24 +10,28 @@
  * @module
  */
 import type { Admission } from "./admission.ts";
+import {
+  failedAnswer,
+  failedToConnect,
+  type FailureOutcome,
+  headBytes,
+  malformedAnswer,
+  MAX_ERROR_BODY,
+  readLimited,
+} from "./attempt_failures.ts";
+import { AttemptStop, clientClosed } from "./attempt_stop.ts";
 import type { Bytes } from "./body_read.ts";
 import { replaceModel } from "./body_scan.ts";
-import { setClientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
+import { upstreamRequestHeaders } from "./headers.ts";
 import type { RequestRecord } from "./request_record.ts";
 import type { PlanFor, UpstreamPlan } from "./upstream_plan.ts";
+
 import type { Clock } from "../clock.ts";
 import type { Deadlines } from "../deadlines.ts";
-import { OllaError } from "../errors.ts";
 import type { EndpointView } from "../registry/endpoint.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { PickRequest } from "../routing/balancer.ts";
 import type { Selection } from "../routing/candidates.ts";
-import {
-  describeFetchError,
-  isConnectionError,
-  networkFailureKind,
-} from "../upstream/fetch_errors.ts";
-import { parseRetryAfter } from "../upstream/retry_after.ts";
 
 /** One request to forward. */
 export interface ForwardRequest {
@@ -72,14 +76,9 @@ export interface AttemptDeps {
     responseHeaderMs: number;
     /** Longest silence inside an answer; 0 disables. */
     readMs: number;
+    /** `proxy.max_response_header_size`: a larger head is the endpoint's fault. */
+    maxResponseHeaderBytes: number;
   };
-}
-
-/** A failed attempt's backend answer, kept in case every attempt fails. */
-export interface FailedAnswer {
-  status: number;
-  headers: Headers;
-  body: Bytes;
 }
 
 /** One attempt in flight, as the answer stage needs it. */
@@ -100,39 +99,16 @@ export interface Attempt {
 
 /** What an attempt came to. */
 export type AttemptResult =
+  | FailureOutcome
   | { kind: "answered"; response: Response }
-  | { kind: "failover"; reason: string; answer?: FailedAnswer; error?: OllaError }
-  | { kind: "retry_same"; reason: string }
   /** The engine lacks the native path the plan used: send again, translated. */
   | { kind: "replan" };
-
-/** Why olla-ts itself stopped an attempt. */
-export class AttemptStop extends Error {
-  constructor(
-    readonly reason: "header_timeout" | "connect_timeout" | "body_timeout" | "deadline",
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** The client went away before an answer (nginx's 499). */
-export function clientClosed(cause: unknown): OllaError {
-  return new OllaError(499, "The client closed the request", {
-    code: "client_closed",
-    fault: "client",
-    cause,
-  });
-}
 
 /** Frees the attempt's admission slot and stops listening for the client's abort. */
 export function releaseAttempt(attempt: Attempt): void {
   attempt.request.signal.removeEventListener("abort", attempt.onClientAbort);
   attempt.finish();
 }
-
-const SLEEPING_REGEXP = /sleeping/i;
-const MAX_ERROR_BODY = 64 * 1024;
 
 /**
  * Sends the request to `endpoint` and classifies the outcome. An answer to hand on is
@@ -256,12 +232,21 @@ export async function sendAttempt(
     watchdog.cancel();
     releaseAttempt(attempt);
     record.upstreamWaitMs += clock.now() - started;
-    return failedToConnect(registry, endpoint, request, error, controller.signal, isRetry);
+    return failedToConnect(registry, endpoint, request.signal, error, controller.signal, isRetry);
   }
   headerTimer.cancel();
   watchdog.cancel();
   const now = clock.now();
   record.upstreamWaitMs += now - started;
+  if (headBytes(response.headers) > timeouts.maxResponseHeaderBytes) {
+    await response.body?.cancel().catch(() => {});
+    releaseAttempt(attempt);
+    return malformedAnswer(
+      registry,
+      endpoint,
+      `response headers larger than proxy.max_response_header_size (${timeouts.maxResponseHeaderBytes} bytes)`,
+    );
+  }
   if (plan?.isMissingPath && (response.status === 404 || response.status === 405)) {
     const text = new TextDecoder().decode(await readLimited(response, MAX_ERROR_BODY));
     if (plan.isMissingPath(response.status, text)) {
@@ -282,111 +267,4 @@ export async function sendAttempt(
   }
   record.upstreamHeadersAt = now;
   return { kind: "sent", response, attempt };
-}
-
-/** Classifies a fetch that threw: client gone, olla-ts's own timeout, or a network failure. */
-function failedToConnect(
-  registry: Registry,
-  endpoint: EndpointView,
-  request: ForwardRequest,
-  error: unknown,
-  signal: AbortSignal,
-  isRetry: boolean,
-): AttemptResult {
-  if (request.signal.aborted) {
-    registry.reportAbandoned(endpoint.name);
-    throw clientClosed(error);
-  }
-  const stop = signal.reason instanceof AttemptStop ? signal.reason : undefined;
-  if (stop?.reason === "deadline") {
-    registry.reportAbandoned(endpoint.name);
-    throw new OllaError(504, stop.message, { code: "response_timeout", fault: "upstream" });
-  }
-  if (stop) {
-    registry.reportFailure(
-      endpoint.name,
-      stop.reason === "connect_timeout" ? "connection" : "timeout",
-      stop.message,
-    );
-    return {
-      kind: "failover",
-      reason: stop.reason,
-      error: new OllaError(504, stop.message, { code: stop.reason, fault: "upstream" }),
-    };
-  }
-  const detail = describeFetchError(error);
-  if (!isConnectionError(error)) {
-    // Not the network: fetch refused the request itself. Nothing is wrong with the endpoint.
-    registry.reportAbandoned(endpoint.name);
-    throw new OllaError(
-      502,
-      `Cannot send the request to endpoint "${endpoint.name}": ${detail}`,
-      { code: "upstream_request_invalid", fault: "proxy", cause: error },
-    );
-  }
-  const kind = networkFailureKind(error);
-  if (kind === "reset" && !isRetry) return { kind: "retry_same", reason: "connection_reset" };
-  registry.reportFailure(endpoint.name, "connection", detail);
-  return {
-    kind: "failover",
-    reason: `connection_${kind}`,
-    error: new OllaError(502, `Cannot reach endpoint "${endpoint.name}": ${detail}`, {
-      code: "upstream_unreachable",
-      fault: "upstream",
-      cause: error,
-    }),
-  };
-}
-
-/** For 429, 502, 503 and 504: records what they mean and keeps the answer for the end. */
-async function failedAnswer(
-  registry: Registry,
-  endpoint: EndpointView,
-  response: Response,
-): Promise<AttemptResult | undefined> {
-  const status = response.status;
-  if (status !== 429 && status !== 502 && status !== 503 && status !== 504) return undefined;
-  const body = await readLimited(response, MAX_ERROR_BODY);
-  const headers = new Headers();
-  setClientResponseHeaders(response.headers, headers);
-  const answer = { status, headers, body };
-  if (status === 429) {
-    const retryAfterMs = parseRetryAfter(response.headers.get("retry-after")) ?? 1_000;
-    registry.reportRateLimited(endpoint.name, retryAfterMs);
-    return { kind: "failover", reason: "rate_limited", answer };
-  }
-  if (status === 503 && SLEEPING_REGEXP.test(new TextDecoder().decode(body))) {
-    registry.reportSleeping(endpoint.name);
-    return { kind: "failover", reason: "sleeping", answer };
-  }
-  registry.reportFailure(endpoint.name, "server_error", `answered ${status}`);
-  return { kind: "failover", reason: `upstream_${status}`, answer };
-}
-
-/** Reads at most `limit` bytes of a body and cancels the rest. */
-async function readLimited(response: Response, limit: number): Promise<Bytes> {
-  if (!response.body) return new Uint8Array(0);
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < limit) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
-    }
-  } catch {
-    // A broken error body still tells its status; keep what arrived.
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-  const out = new Uint8Array(Math.min(size, limit));
-  let offset = 0;
-  for (const chunk of chunks) {
-    const part = chunk.subarray(0, out.length - offset);
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

@@ -74,6 +74,30 @@ function skipValue(bytes: Uint8Array, i: number): number {
   return j > i ? j : -1;
 }
 
+/** The routing field a key names, or `undefined`; an escaped key is decoded first. */
+const ROUTED_KEYS = new Set(["model", "session_id", "messages", "prompt", "stream"]);
+
+function routedKey(bytes: Uint8Array, start: number, end: number): string | undefined {
+  let escaped = false;
+  for (let i = start + 1; i < end - 1; i++) {
+    if (bytes[i] === BACKSLASH) {
+      escaped = true;
+      break;
+    }
+  }
+  if (escaped) {
+    // `{"mod\u0065l": ...}` is the key "model" to every JSON parser the backend uses.
+    try {
+      const key = JSON.parse(decoder.decode(bytes.subarray(start, end)));
+      return ROUTED_KEYS.has(key) ? key : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  for (const key of ROUTED_KEYS) if (keyIs(bytes, start, end, key)) return key;
+  return undefined;
+}
+
 function keyIs(bytes: Uint8Array, start: number, end: number, key: string): boolean {
   if (end - start !== key.length + 2) return false;
   for (let k = 0; k < key.length; k++) if (bytes[start + 1 + k] !== key.charCodeAt(k)) return false;
@@ -109,21 +133,28 @@ export function scanBody(bytes: Uint8Array): BodyFields {
     const valueStart = i;
     const valueEnd = skipValue(bytes, i);
     if (valueEnd < 0) return {};
-    if (keyIs(bytes, keyStart, keyEnd, "model") && bytes[valueStart] === QUOTE) {
-      try {
-        fields.model = JSON.parse(decoder.decode(bytes.subarray(valueStart, valueEnd)));
-        fields.modelRange = [valueStart, valueEnd];
-      } catch {
-        return {};
+    const key = routedKey(bytes, keyStart, keyEnd);
+    if (key === "model") {
+      // A model that is not a string is the backend's to refuse; nothing routes on it.
+      if (bytes[valueStart] !== QUOTE) {
+        fields.model = undefined;
+        fields.modelRange = undefined;
+      } else {
+        try {
+          fields.model = JSON.parse(decoder.decode(bytes.subarray(valueStart, valueEnd)));
+          fields.modelRange = [valueStart, valueEnd];
+        } catch {
+          return {};
+        }
       }
-    } else if (keyIs(bytes, keyStart, keyEnd, "session_id")) {
+    } else if (key === "session_id") {
       const text = decoder.decode(bytes.subarray(valueStart, valueEnd));
       if (text !== "-1" && text !== "null") fields.sessionId = text;
-    } else if (keyIs(bytes, keyStart, keyEnd, "messages")) {
+    } else if (key === "messages") {
       fields.conversationRange = [valueStart, valueEnd];
-    } else if (keyIs(bytes, keyStart, keyEnd, "prompt")) {
+    } else if (key === "prompt") {
       promptRange = [valueStart, valueEnd];
-    } else if (keyIs(bytes, keyStart, keyEnd, "stream")) {
+    } else if (key === "stream") {
       fields.stream = valueEnd - valueStart === 4 && bytes[valueStart] === 0x74; // true
     }
     i = valueEnd;

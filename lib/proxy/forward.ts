@@ -13,12 +13,8 @@
  */
 import type { Admission } from "./admission.ts";
 import { type AnswerDeps, passOnFailedAnswer, respond } from "./answer.ts";
-import {
-  type AttemptDeps,
-  type FailedAnswer,
-  type ForwardRequest,
-  sendAttempt,
-} from "./attempt.ts";
+import { type AttemptDeps, type ForwardRequest, sendAttempt } from "./attempt.ts";
+import type { FailedAnswer } from "./attempt_failures.ts";
 import type { Clock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import type { Deadlines } from "../deadlines.ts";
@@ -40,6 +36,8 @@ export interface ProxyDeps {
   fetch: typeof fetch;
   /** Whether a TCP connection to host:port opens within the time (the connect watchdog). */
   canConnect: (hostname: string, port: number, timeoutMs: number) => Promise<boolean>;
+  /** Removes configured secrets from relayed error bodies. */
+  redact?: (text: string) => string;
   proxy: Pick<
     Config["proxy"],
     | "max_retries"
@@ -48,6 +46,7 @@ export interface ProxyDeps {
     | "response_header_timeout"
     | "read_timeout"
     | "retry"
+    | "max_response_header_size"
   >;
 }
 
@@ -82,9 +81,16 @@ export class Proxy {
         connectionMs: proxy.connection_timeout,
         responseHeaderMs: proxy.response_header_timeout,
         readMs: proxy.read_timeout,
+        maxResponseHeaderBytes: proxy.max_response_header_size,
       },
     };
-    this.#answers = { registry, clock, deadlines, readTimeoutMs: proxy.read_timeout };
+    this.#answers = {
+      registry,
+      clock,
+      deadlines,
+      readTimeoutMs: proxy.read_timeout,
+      redact: deps.redact,
+    };
   }
 
   /**
@@ -148,7 +154,7 @@ export class Proxy {
       }
       if (deadline !== undefined && clock.now() >= deadline) break;
     }
-    if (lastAnswer) return passOnFailedAnswer(record, lastAnswer);
+    if (lastAnswer) return passOnFailedAnswer(record, lastAnswer, this.#deps.redact);
     throw lastError ??
       new OllaError(503, `No endpoint could take the request (${balancer.name} balancer)`, {
         code: "no_endpoint_available",

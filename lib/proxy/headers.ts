@@ -30,6 +30,7 @@ export const CLIENT_CREDENTIALS: readonly string[] = [
   "cookie",
   "x-api-key",
   "api-key",
+  "x-goog-api-key",
   "x-auth-token",
   "proxy-authorization",
 ];
@@ -52,6 +53,7 @@ export const STRIPPED_FROM_UPSTREAM: readonly string[] = [
   "authorization",
   "proxy-authorization",
   "x-api-key",
+  "x-goog-api-key",
   "x-auth-token",
 ];
 

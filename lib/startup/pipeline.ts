@@ -61,7 +61,9 @@ export function buildPipeline(
   fleetRoutes: FleetRouteDeps,
 ): Pipeline {
   const { registry, clock, deadlines, inflight, telemetry, admissions, logger } = state;
+  const redact = createRedactor(configuredSecrets(config));
   const proxy = new Proxy({
+    redact,
     registry,
     deadlines,
     balancer: createBalancer(config.proxy.load_balancer, {
@@ -136,7 +138,7 @@ export function buildPipeline(
     proxySettings: proxySettingsOf(config),
     engineLoads: state.engineLoads,
     engineMaxAgeMs: config.engine_metrics.max_age,
-    redact: createRedactor(configuredSecrets(config)),
+    redact,
     runtime: { ...deps.runtime, memory: () => ({ ...deps.runtime.memory() }) },
     rootV1Routes: config.server.root_v1_routes,
     fleet: fleetRoutes,

@@ -227,6 +227,8 @@ export class NodeRegistration {
   async #terminateAt(endpoint: EndpointView): Promise<boolean> {
     try {
       const response = await this.#deps.fetch(`${endpoint.config.url}/terminate`, {
+        headers: [...endpoint.outboundHeaders] as [string, string][],
+        redirect: "manual",
         signal: AbortSignal.timeout(10_000),
       });
       await response.body?.cancel();

@@ -16,22 +16,49 @@ export type NetworkFailure =
   | "dns"
   | "other";
 
-/** The error's message together with its cause's, for logs and classification. */
+/**
+ * A runtime's fetch error text without what a client must not see or need not read:
+ * the backend's URL and address (Deno names them; the endpoint's name says which) and
+ * Bun's hint to pass `verbose: true`.
+ */
+function withoutInternals(text: string): string {
+  return text
+    .replace(/\.?\s*For more information, pass `verbose: true`[^.]*\./g, "")
+    .replace(/ from \S+ for \S+ \([^)]*\)/g, "")
+    .replace(/ for url \([^)]*\)/g, "")
+    .replace(/ fetching "[^"]*"/g, "")
+    .trim();
+}
+
+/** The error's message together with its cause's, for logs, answers and classification. */
 export function describeFetchError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause = error.cause instanceof Error ? error.cause.message : error.cause;
   const code = (error as { code?: unknown }).code;
-  return [
-    error.message,
-    cause,
-    typeof code === "string" && !error.message.includes(code) ? code : undefined,
-  ]
-    .filter((part) => part !== undefined && part !== "")
-    .join(": ");
+  return withoutInternals(
+    [
+      error.message,
+      cause,
+      typeof code === "string" && !error.message.includes(code) ? code : undefined,
+    ]
+      .filter((part) => part !== undefined && part !== "")
+      .join(": "),
+  );
+}
+
+/**
+ * Whether the backend's answer could not be read as HTTP (Bun's `Malformed_HTTP_Response`,
+ * Deno's "message head is too large", a parse error): the upstream's fault, not olla-ts's.
+ */
+export function isMalformedAnswer(error: unknown): boolean {
+  return error instanceof TypeError &&
+    /Malformed_HTTP_Response|message head is too large|invalid HTTP|HPE_|parse error|header overflow/i
+      .test(describeFetchError(error));
 }
 
 /** Whether a thrown value is a network failure from fetch (not an abort or a bug). */
 export function isConnectionError(error: unknown): boolean {
+  if (isMalformedAnswer(error)) return false;
   return error instanceof TypeError && networkFailureKind(error) !== "other" ||
     error instanceof TypeError &&
       /fetch failed|error sending request|connect/i.test(describeFetchError(error));

@@ -1,7 +1,9 @@
 /**
  * One request to a backend, bounded in time from the first byte sent to the last byte
- * read: the health probe, model discovery and the wake-up call all need exactly this, on
- * an injected `fetch` and clock so tests never wait.
+ * read: the health probe, model discovery, engine metrics and the wake-up call all need
+ * exactly this, on an injected `fetch` and clock so tests never wait. Redirects are never
+ * followed: a redirect would carry the endpoint's credentials to another host and let it
+ * decide the endpoint's health or models; the 3xx itself is the answer.
  *
  * @module
  */
@@ -41,7 +43,9 @@ export async function fetchWithin<T>(
   const controller = new AbortController();
   const timer = clock.setTimeout(() => controller.abort(options.timeoutError()), timeoutMs);
   try {
-    return await read(await options.fetch(url, { ...init, signal: controller.signal }));
+    return await read(
+      await options.fetch(url, { ...init, redirect: "manual", signal: controller.signal }),
+    );
   } catch (error) {
     throw controller.signal.aborted ? controller.signal.reason : error;
   } finally {

@@ -305,6 +305,15 @@ export async function startFakeLmdeploy(options: FakeLmdeployOptions = {}): Prom
       );
       return new Response(null, { status: 499 });
     }
+    if (fault?.startsWith("redirect:")) {
+      return new Response(null, { status: 307, headers: { location: fault.slice(9) } });
+    }
+    if (fault?.startsWith("echo-headers:")) {
+      // A backend whose error page repeats the request, credentials and all.
+      return json(Number(fault.slice("echo-headers:".length)), {
+        error: { message: "bad request", request_headers: Object.fromEntries(request.headers) },
+      });
+    }
     if (fault?.startsWith("status:")) {
       const status = Number(fault.slice("status:".length));
       const headers: Record<string, string> = { "content-type": "application/json" };

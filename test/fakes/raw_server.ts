@@ -9,11 +9,29 @@
  * - `truncated-body`: a POST is answered 200 with its full `content-length` but only half
  *   the body, then the connection drops.
  * - `stalled-body`: the same half body, then silence with the connection open.
+ * - `many-headers`: a POST is answered with 10,000 response headers.
+ * - `huge-header`: a POST is answered with one 1 MB response header.
  */
 import { Buffer } from "node:buffer";
 import { createServer, type Socket } from "node:net";
 
-export type RawFault = "stale-keepalive" | "truncated-body" | "stalled-body";
+export type RawFault =
+  | "stale-keepalive"
+  | "truncated-body"
+  | "stalled-body"
+  | "many-headers"
+  | "huge-header";
+
+/** Extra response headers a fault adds to a POST's answer. */
+function extraHeaders(fault: RawFault): string {
+  if (fault === "many-headers") {
+    return Array.from({ length: 10_000 }, (_, i) => `x-extra-${i}: ${i}\r\n`).join("");
+  }
+  if (fault === "huge-header") return `x-huge: ${"h".repeat(1 << 20)}\r\n`;
+  return "";
+}
+
+const TRUNCATING: ReadonlySet<RawFault> = new Set(["truncated-body", "stalled-body"]);
 
 export interface RawServer {
   readonly url: string;
@@ -85,9 +103,11 @@ export function startRawServer(fault: RawFault): Promise<RawServer> {
         const [method, path] = head.split(" ");
         const { status, body } = answer(method, path);
         served++;
+        const extra = method === "POST" ? extraHeaders(fault) : "";
         const responseHead = `HTTP/1.1 ${status} OK\r\ncontent-type: application/json\r\n` +
-          `content-length: ${Buffer.byteLength(body)}\r\nconnection: keep-alive\r\n\r\n`;
-        if (method === "POST" && fault !== "stale-keepalive") {
+          `content-length: ${Buffer.byteLength(body)}\r\nconnection: keep-alive\r\n` +
+          `${extra}\r\n`;
+        if (method === "POST" && TRUNCATING.has(fault)) {
           socket.write(responseHead + body.slice(0, body.length >> 1));
           if (fault === "truncated-body") socket.destroy();
           return;

@@ -1,0 +1,210 @@
+/**
+ * Reliability against hostile backends and clients, over real sockets on both runtimes:
+ * redirects are never followed, JSON escapes cannot dodge model_filter, malformed or
+ * oversized upstream heads are the upstream's fault, and no credential or internal URL
+ * reaches a client.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import {
+  chat,
+  configYaml,
+  endpointYaml,
+  FAKE_MODEL,
+  post,
+  startOlla,
+  until,
+  withOllaAndFakes,
+} from "./_harness.ts";
+import { serve } from "./_serve.ts";
+import { type RawFault, startRawServer } from "./fakes/raw_server.ts";
+
+const SECRET = "sk-endpoint-secret-4711";
+
+/** A server that records every request it gets: where a redirect would lead. */
+async function startElsewhere() {
+  const seen: { path: string; headers: Headers }[] = [];
+  const server = await serve((request) => {
+    seen.push({ path: new URL(request.url).pathname, headers: request.headers });
+    return Response.json({ status: "healthy", object: "list", data: [{ id: "evil-model" }] });
+  });
+  return { ...server, seen };
+}
+
+describe("redirects", () => {
+  test("a probe answered with a redirect is unhealthy with its reason; credentials stay home", async () => {
+    const elsewhere = await startElsewhere();
+    const redirecting = await serve((request) =>
+      new Response(null, {
+        status: 302,
+        headers: { location: `${elsewhere.url}${new URL(request.url).pathname}` },
+      })
+    );
+    const olla = await startOlla(configYaml([endpointYaml(
+      "gpu",
+      redirecting.url,
+      `        auth: { type: bearer, token: "${SECRET}" }\n        headers: { X-Tenant: tenant-secret }\n`,
+    )]));
+    try {
+      await until(() => olla.service.registry.endpoints[0].status === "unhealthy", 3_000);
+      const status = await (await fetch(`${olla.url}/internal/status/endpoints`)).json();
+      assert.match(JSON.stringify(status), /redirect/i, "the reason names the redirect");
+      assert.equal(elsewhere.seen.length, 0, "nothing was sent to the redirect's target");
+      const models = await (await fetch(`${olla.url}/olla/models`)).json();
+      assert.ok(!JSON.stringify(models).includes("evil-model"));
+    } finally {
+      await olla.close();
+      await redirecting.close();
+      await elsewhere.close();
+    }
+  });
+
+  test("a proxied request's redirect is relayed to the client, not followed", async () => {
+    const elsewhere = await startElsewhere();
+    await withOllaAndFakes(
+      [{}],
+      ([url]) =>
+        configYaml([
+          endpointYaml("gpu", url, `        auth: { type: bearer, token: "${SECRET}" }\n`),
+        ]),
+      async (olla, [fake]) => {
+        // The client itself must not follow it either, to see what olla-ts relayed.
+        const response = await fetch(`${olla.url}/olla/lmdeploy/v1/chat/completions`, {
+          method: "POST",
+          redirect: "manual",
+          headers: {
+            "content-type": "application/json",
+            "x-fake-fault": `redirect:${elsewhere.url}/v1/chat/completions`,
+          },
+          body: JSON.stringify({ model: FAKE_MODEL, messages: [] }),
+        });
+        assert.equal(response.status, 307);
+        assert.equal(response.headers.get("location"), `${elsewhere.url}/v1/chat/completions`);
+        await response.body?.cancel();
+        assert.equal(fake.count("/v1/chat/completions"), 1);
+        assert.equal(elsewhere.seen.length, 0);
+      },
+    );
+    await elsewhere.close();
+  });
+});
+
+describe("model_filter and JSON escapes", () => {
+  test("an escaped key still routes by the model it names, so an excluded model stays excluded", async () => {
+    await withOllaAndFakes(
+      [{ adapters: ["secret-lora"] }],
+      ([url]) =>
+        configYaml([
+          endpointYaml("gpu", url, "        model_filter: { exclude: [secret-lora] }\n"),
+        ]),
+      async (olla, [fake]) => {
+        const escapedKey = '{"mod\\u0065l":"secret-lora","messages":[]}';
+        const escapedValue = '{"model":"secret\\u002dlora","messages":[]}';
+        for (const body of [escapedKey, escapedValue]) {
+          const response = await post(olla, "/olla/lmdeploy/v1/chat/completions", body);
+          assert.equal(response.status, 404, body);
+          await response.body?.cancel();
+        }
+        assert.equal(fake.count("/v1/chat/completions"), 0, "the excluded model was never asked");
+        const allowed = await post(
+          olla,
+          "/olla/lmdeploy/v1/chat/completions",
+          `{"mod\\u0065l":"${FAKE_MODEL.replace("/", "\\/")}","messages":[]}`,
+        );
+        assert.equal(allowed.status, 200, "an escaped key names an allowed model just as well");
+        assert.equal(allowed.headers.get("x-olla-model"), FAKE_MODEL);
+        await allowed.body?.cancel();
+      },
+    );
+  });
+});
+
+describe("malformed upstream answers", () => {
+  for (const fault of ["many-headers", "huge-header"] as RawFault[]) {
+    test(`${fault}: fail over to a sound endpoint and penalise the one that sent it`, async () => {
+      const broken = await startRawServer(fault);
+      await withOllaAndFakes(
+        [{}],
+        ([url]) =>
+          configYaml(
+            [
+              endpointYaml("broken", broken.url, "        priority: 200\n"),
+              endpointYaml("sound", url, "        priority: 100\n"),
+            ],
+            "proxy:\n  load_balancer: priority\n",
+          ),
+        async (olla, [sound]) => {
+          const response = await chat(olla);
+          const text = await response.text();
+          assert.equal(response.status, 200, text);
+          assert.equal(response.headers.get("x-olla-endpoint"), "sound");
+          assert.equal(response.headers.get("x-huge"), null, "no oversized header relayed");
+          assert.equal(response.headers.get("x-extra-1"), null);
+          assert.equal(sound.count("/v1/chat/completions"), 1);
+          assert.ok(broken.served >= 1, "the broken endpoint was tried first");
+          const endpoint = olla.service.registry.endpoints.find((e) => e.name === "broken");
+          assert.ok(
+            endpoint && endpoint.failures > 0,
+            "the broken endpoint is penalised",
+          );
+        },
+      );
+      await broken.close();
+    });
+  }
+});
+
+describe("secrets and internals in answers", () => {
+  test("X-Goog-Api-Key from a client is never forwarded", async () => {
+    await withOllaAndFakes([{}], ([url]) => configYaml([endpointYaml("gpu", url)]), async (
+      olla,
+      [fake],
+    ) => {
+      const response = await chat(olla, {}, { "x-goog-api-key": "client-google-key" });
+      assert.equal(response.status, 200);
+      await response.body?.cancel();
+      const sent = fake.requests.find((r) => r.path === "/v1/chat/completions");
+      assert.equal(sent?.headers.get("x-goog-api-key"), null);
+    });
+  });
+
+  test("a backend error body that echoes the endpoint's token reaches the client redacted", async () => {
+    await withOllaAndFakes(
+      [{}],
+      ([url]) =>
+        configYaml([
+          endpointYaml("gpu", url, `        auth: { type: bearer, token: "${SECRET}" }\n`),
+        ]),
+      async (olla, [fake]) => {
+        for (const status of [400, 503]) {
+          const response = await chat(olla, {}, { "x-fake-fault": `echo-headers:${status}` });
+          const text = await response.text();
+          assert.equal(response.status, status);
+          assert.ok(
+            fake.requests.some((r) => r.headers.get("authorization") === `Bearer ${SECRET}`),
+          );
+          assert.ok(!text.includes(SECRET), `the token is not in the ${status} body: ${text}`);
+          assert.match(text, /request_headers/, "the rest of the body is still relayed");
+        }
+      },
+    );
+  });
+
+  test("a 502 for an unreachable endpoint does not name the backend's address", async () => {
+    const gone = await serve(() => new Response("never"));
+    const url = gone.url;
+    await gone.close();
+    const olla = await startOlla(configYaml([endpointYaml("gpu", url)]), {
+      waitForHealthy: false,
+    });
+    try {
+      // Routable while still unknown: the request itself finds the endpoint down.
+      const response = await chat(olla);
+      const text = await response.text();
+      assert.ok(response.status === 502 || response.status === 503, `${response.status} ${text}`);
+      assert.ok(!text.includes(url) && !text.includes(`:${new URL(url).port}`), text);
+    } finally {
+      await olla.close();
+    }
+  });
+});
