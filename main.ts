@@ -16,11 +16,15 @@ import { createLogging } from "./lib/startup/logging.ts";
 import { detectRuntime } from "./lib/startup/runtime.ts";
 import { createReloader, debounced } from "./lib/startup/reload.ts";
 import { createService, serveOptions } from "./lib/startup/service.ts";
+import { RELAUNCHED_VARIABLE, relaunchEnvironment } from "./lib/startup/upstream_limit.ts";
 
 const runtime = detectRuntime();
 const cli = handleCommandLine(runtime);
 const loaded = await loadConfigOrExit(runtime, cli);
 const { config, profiles } = loaded;
+// Bun's fetch reads its in-flight limit only at process start (upstream_limit.ts).
+const relaunchEnv = relaunchEnvironment(config, runtime.env);
+if (runtime.relaunch && relaunchEnv) runtime.exit(await runtime.relaunch(relaunchEnv));
 const { logger, writer: logWriter } = createLogging(runtime, config);
 
 const stateFile = config.discovery.registration.state_file;
@@ -47,7 +51,7 @@ serving.listening.then((server) => {
   logStartup(logger, loaded, server, runtime);
   service.start();
 });
-exitOnSignal(runtime, {
+const shutdown = exitOnSignal(runtime, {
   logger,
   server: serving.listening,
   inflight: service.inflight,
@@ -62,5 +66,9 @@ exitOnSignal(runtime, {
     })
     : undefined,
 });
+if (runtime.env(RELAUNCHED_VARIABLE)) {
+  // Relaunched for Bun's fetch limit: never outlive the parent that supervises us.
+  runtime.onOrphaned(() => void shutdown("SIGTERM"));
+}
 
 export default serving.entry;

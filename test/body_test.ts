@@ -4,6 +4,7 @@ import { describe, test } from "node:test";
 import { FakeClock } from "./fakes/clock.ts";
 import { Deadlines } from "../lib/deadlines.ts";
 import { OllaError } from "../lib/errors.ts";
+import { BodyBudget } from "../lib/proxy/body_budget.ts";
 import { readBody } from "../lib/proxy/body_read.ts";
 import { replaceModel, scanBody } from "../lib/proxy/body_scan.ts";
 
@@ -61,10 +62,11 @@ describe("replaceModel()", () => {
 });
 
 describe("readBody()", () => {
-  const options = (maxBytes: number) => ({
+  const options = (maxBytes: number, budget = new BodyBudget(1 << 20)) => ({
     maxBytes,
     timeoutMs: 1_000,
     deadlines: new Deadlines(new FakeClock()),
+    budget,
   });
 
   test("reads a body under the limit", async () => {
@@ -112,6 +114,7 @@ describe("readBody()", () => {
       maxBytes: 100,
       timeoutMs: 500,
       deadlines: new Deadlines(clock),
+      budget: new BodyBudget(1 << 20),
     });
     const rejected = assert.rejects(
       reading,
@@ -119,5 +122,35 @@ describe("readBody()", () => {
     );
     await clock.advance(500);
     await rejected;
+  });
+
+  test("takes each body's bytes from the shared budget and refuses what would pass it", async () => {
+    const budget = new BodyBudget(10);
+    const post = (body: string | ReadableStream<Uint8Array>) =>
+      new Request("http://x/", { method: "POST", body, duplex: "half" } as RequestInit);
+    const first = await readBody(post("x".repeat(8)), options(100, budget));
+    assert.equal(budget.held, 8, "a declared body is taken before it is read");
+    await assert.rejects(
+      readBody(post("y".repeat(4)), options(100, budget)),
+      (e: OllaError) =>
+        e.status === 503 && e.retryAfterSeconds === 1 && /max_buffered_bytes/.test(e.message),
+    );
+    assert.equal(budget.held, 8, "a refused body takes nothing");
+    const chunked = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new Uint8Array(1));
+        controller.enqueue(new Uint8Array(4));
+        controller.close();
+      },
+    });
+    await assert.rejects(
+      readBody(post(chunked), options(100, budget)),
+      (e: OllaError) => e.status === 503,
+    );
+    assert.equal(budget.held, 8, "a chunked body refused midway gives back what it took");
+    budget.give(first.byteLength);
+    const lone = await readBody(post("z".repeat(40)), options(100, budget));
+    assert.equal(lone.byteLength, 40, "with nothing held, one body over the budget is admitted");
+    assert.equal(budget.held, 40);
   });
 });

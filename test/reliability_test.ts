@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-non-null-assertion
 /**
  * Reliability against hostile backends and clients, over real sockets on both runtimes:
  * redirects are never followed, JSON escapes cannot dodge model_filter, malformed or
@@ -17,6 +18,7 @@ import {
   withOllaAndFakes,
 } from "./_harness.ts";
 import { serve } from "./_serve.ts";
+import { type FakeLmdeploy, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 import { type RawFault, startRawServer } from "./fakes/raw_server.ts";
 
 const SECRET = "sk-endpoint-secret-4711";
@@ -206,5 +208,107 @@ describe("secrets and internals in answers", () => {
     } finally {
       await olla.close();
     }
+  });
+});
+
+describe("a restarted backend", () => {
+  test("is used at once when nothing else can serve, not after the probe back-off", async () => {
+    const first = await startFakeLmdeploy();
+    const port = first.port;
+    const olla = await startOlla(configYaml([endpointYaml("gpu", first.url)]));
+    let second: FakeLmdeploy | undefined;
+    try {
+      const gpu = () => olla.service.registry.get("gpu")!;
+      await first.close();
+      // Down long enough that failing probes back off: the next one is over 800 ms away.
+      await until(
+        () =>
+          gpu().consecutiveProbeFailures >= 4 && Date.now() - (gpu().lastCheckAt ?? 0) > 250 &&
+          (gpu().nextCheckAt ?? 0) - Date.now() > 800,
+        10_000,
+        "a long probe back-off",
+      );
+      second = await startFakeLmdeploy({ port });
+      const response = await chat(olla);
+      assert.equal(response.status, 200, await response.clone().text());
+      await response.body?.cancel();
+      assert.equal(second.count("/v1/chat/completions"), 1);
+      assert.equal(gpu().consecutiveProbeFailures, 0);
+      const { lastCheckAt, nextCheckAt } = gpu();
+      assert.ok(
+        nextCheckAt! - lastCheckAt! <= 200,
+        `after the successful probe, the next comes at check_interval (${
+          nextCheckAt! - lastCheckAt!
+        } ms)`,
+      );
+    } finally {
+      await olla.close();
+      await second?.close();
+    }
+  });
+
+  test("while everything is down, a flood of requests costs one early probe, not one each", async () => {
+    const gone = await startFakeLmdeploy();
+    const olla = await startOlla(
+      configYaml([
+        endpointYaml("gpu", gone.url).replace("check_interval: 200ms", "check_interval: 5s"),
+      ]),
+    );
+    try {
+      await gone.close();
+      await until(() => olla.service.registry.get("gpu")?.status === "offline", 10_000);
+      // Past the early-probe gap since the last check.
+      await until(() => Date.now() - olla.service.registry.get("gpu")!.lastCheckAt! > 1_100, 3_000);
+      const before = olla.service.registry.get("gpu")!.lastCheckAt;
+      const statuses = await Promise.all(Array.from({ length: 20 }, async () => {
+        const response = await chat(olla);
+        await response.body?.cancel();
+        return response.status;
+      }));
+      assert.ok(statuses.every((status) => status === 503 || status === 502), String(statuses));
+      const after = olla.service.registry.get("gpu")!.lastCheckAt!;
+      assert.ok(after > before!, "one early probe ran");
+      const again = await chat(olla);
+      await again.body?.cancel();
+      assert.equal(olla.service.registry.get("gpu")!.lastCheckAt, after, "no probe within the gap");
+    } finally {
+      await olla.close();
+    }
+  });
+});
+
+describe("request bodies held in memory", () => {
+  test("past server.request_limits.max_buffered_bytes a new body gets 503 with Retry-After", async () => {
+    await withOllaAndFakes(
+      [{}],
+      ([url]) =>
+        configYaml(
+          [endpointYaml("gpu", url)],
+          "",
+        ).replace(
+          "  request_logging: true\n",
+          "  request_logging: true\n  request_limits: { max_buffered_bytes: 1MB }\n",
+        ),
+      async (olla, [fake]) => {
+        const big = { messages: [{ role: "user", content: "x".repeat(700_000) }] };
+        // Held until its answer's head arrives, 800 ms from now.
+        const slow = chat(olla, big, { "x-fake-ttft-ms": "800" });
+        await until(() => fake.active === 1, 3_000, "the first body forwarded");
+        const refused = await chat(olla, big);
+        assert.equal(refused.status, 503);
+        assert.equal(refused.headers.get("retry-after"), "1");
+        assert.match(await refused.text(), /max_buffered_bytes/);
+        const small = await chat(olla);
+        assert.equal(small.status, 200, "small bodies still fit");
+        await small.body?.cancel();
+        const first = await slow;
+        assert.equal(first.status, 200);
+        await first.body?.cancel();
+        const again = await chat(olla, big);
+        assert.equal(again.status, 200, "the bytes were given back");
+        await again.body?.cancel();
+        assert.equal(fake.count("/v1/chat/completions"), 3);
+      },
+    );
   });
 });

@@ -60,6 +60,11 @@ export const proxySpec = obj({
     doc: "upstream keep-alive",
     unsupported: "the runtime's fetch manages upstream connection pooling",
   }),
+  max_upstream_connections: num({
+    default: 0,
+    min: 0,
+    doc: "upstream requests in flight at once (Bun's fetch limit); 0 sizes it from the endpoints",
+  }),
   max_response_header_size: size({
     default: 64 * 1024,
     doc: "largest response head olla-ts accepts from a backend; a larger one fails over",

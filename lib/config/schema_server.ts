@@ -64,6 +64,10 @@ export const serverSpec = obj({
       env: "OLLA_SERVER_MAX_BODY_SIZE",
       doc: "largest request body in bytes (413 above it)",
     }),
+    max_buffered_bytes: size({
+      default: 512 * 1024 ** 2,
+      doc: "request-body bytes all in-flight requests may hold together (503 above it)",
+    }),
     max_header_size: size({
       default: 1024 ** 2,
       env: "OLLA_SERVER_MAX_HEADER_SIZE",

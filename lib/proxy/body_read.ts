@@ -1,10 +1,13 @@
 /**
  * The request body, read once, within `max_body_size` and `read_timeout`, into one
  * buffer that every failover attempt replays. A declared length is refused before
- * reading when it is over the limit; a chunked body is counted as it arrives.
+ * reading when it is over the limit; a chunked body is counted as it arrives. Its bytes
+ * are taken from the shared {@linkcode BodyBudget} as they are committed to; the caller
+ * gives `body.byteLength` back when the request no longer needs the body.
  *
  * @module
  */
+import type { BodyBudget } from "./body_budget.ts";
 import type { Deadline, Deadlines } from "../deadlines.ts";
 import { OllaError } from "../errors.ts";
 
@@ -16,6 +19,7 @@ export interface ReadBodyOptions {
   maxBytes: number;
   timeoutMs: number;
   deadlines: Deadlines;
+  budget: BodyBudget;
 }
 
 /**
@@ -37,15 +41,26 @@ function tooLarge(maxBytes: number): OllaError {
  * reading; a chunked body is counted as it arrives and refused the moment it passes the
  * limit. A body that does not arrive within `timeoutMs` is refused with 408.
  *
- * @throws {OllaError} 413 over the limit, 408 on timeout, 400 when the client aborts.
+ * @throws {OllaError} 413 over the limit, 408 on timeout, 400 when the client aborts,
+ * 503 when the body would pass the shared budget.
  */
 export async function readBody(request: Request, options: ReadBodyOptions): Promise<Bytes> {
-  const { maxBytes, timeoutMs, deadlines } = options;
+  const { maxBytes, timeoutMs, deadlines, budget } = options;
   if (!request.body) return new Uint8Array(0);
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > maxBytes) {
     await request.body.cancel().catch(() => {});
     throw tooLarge(maxBytes);
+  }
+  let taken = 0;
+  if (declared !== null) {
+    try {
+      budget.take(Number(declared));
+    } catch (error) {
+      await request.body.cancel().catch(() => {});
+      throw error;
+    }
+    taken = Number(declared);
   }
   // Raced rather than cancelled: a read pending on a silent client does not always end
   // when its reader is cancelled.
@@ -70,8 +85,9 @@ export async function readBody(request: Request, options: ReadBodyOptions): Prom
     if (declared !== null) {
       return new Uint8Array(await Promise.race([request.arrayBuffer(), timeout]));
     }
-    return await readChunked(request.body.getReader(), maxBytes, timeout);
+    return await readChunked(request.body.getReader(), maxBytes, timeout, budget);
   } catch (error) {
+    budget.give(taken);
     if (error instanceof OllaError) throw error;
     throw new OllaError(400, "The request body could not be read: the client stopped sending it", {
       code: "body_read_error",
@@ -87,6 +103,7 @@ async function readChunked(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   maxBytes: number,
   timeout: Promise<never>,
+  budget: BodyBudget,
 ): Promise<Bytes> {
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -94,11 +111,13 @@ async function readChunked(
     for (;;) {
       const { done, value } = await Promise.race([reader.read(), timeout]);
       if (done) break;
+      if (total + value.byteLength > maxBytes) throw tooLarge(maxBytes);
+      budget.take(value.byteLength);
       total += value.byteLength;
-      if (total > maxBytes) throw tooLarge(maxBytes);
       chunks.push(value);
     }
   } catch (error) {
+    budget.give(total);
     reader.cancel().catch(() => {});
     throw error;
   }

@@ -1,13 +1,15 @@
 /**
  * The path of a proxied request between its route and the proxy: read the body once,
- * find its routing fields, choose candidate endpoints (refreshing model lists on a miss
- * and waking sleeping engines when configured), apply session affinity, and forward.
+ * find its routing fields, choose candidate endpoints (refreshing model lists on a miss,
+ * waking sleeping engines when configured, probing an unreachable one early when nothing
+ * else can serve), apply session affinity, and forward.
  * Provider routes (`/olla/<prefix>/...`) and unified routes (`/olla/proxy/...`) share it;
  * they differ only in the endpoints in scope.
  *
  * @module
  */
 import type { ForwardRequest } from "./attempt.ts";
+import type { BodyBudget } from "./body_budget.ts";
 import { type Bytes, readBody } from "./body_read.ts";
 import { type BodyFields, scanBody } from "./body_scan.ts";
 import type { Proxy } from "./forward.ts";
@@ -24,6 +26,7 @@ import type { EndpointView } from "../registry/endpoint.ts";
 import { isWakeable } from "../registry/endpoint_state.ts";
 import type { Registry } from "../registry/registry.ts";
 import { selectCandidates, type Selection } from "../routing/candidates.ts";
+import { revivalCandidate } from "../routing/revival.ts";
 import { affinityKey, type StickyTable } from "../routing/sticky.ts";
 import { explainUnavailable } from "../routing/unavailable.ts";
 
@@ -45,8 +48,12 @@ export interface DispatcherDeps {
   settings: DispatchSettings;
   registry: Registry;
   proxy: Proxy;
+  /** Bytes all in-flight request bodies may hold together. */
+  bodyBudget: BodyBudget;
   discovery: ModelDiscovery;
   wake: WakeCoordinator;
+  /** Probes an endpoint now (joining a probe in progress); see routing/revival.ts. */
+  probeNow: (name: string) => Promise<unknown>;
   sticky: StickyTable;
   clock: Clock;
   deadlines: Deadlines;
@@ -113,7 +120,7 @@ export class Dispatcher {
    * whatever reading the body or forwarding refuses.
    */
   async dispatch(target: DispatchRequest): Promise<Response> {
-    const { settings, clock, sticky, registry } = this.#deps;
+    const { settings, clock } = this.#deps;
     const { request, record } = target;
     const bodyStarted = clock.now();
     let body;
@@ -122,11 +129,23 @@ export class Dispatcher {
         maxBytes: target.maxBodyBytes ?? settings.maxBodyBytes,
         timeoutMs: settings.bodyTimeoutMs,
         deadlines: this.#deps.deadlines,
+        budget: this.#deps.bodyBudget,
       });
     } finally {
       // Waiting for the client's upload is not olla-ts's overhead.
       record.bodyReadMs = clock.now() - bodyStarted;
     }
+    try {
+      return await this.#route(target, body);
+    } finally {
+      // Once an answer's head is here (or it failed) no attempt replays the body.
+      if (body) this.#deps.bodyBudget.give(body.byteLength);
+    }
+  }
+
+  async #route(target: DispatchRequest, body: Bytes | undefined): Promise<Response> {
+    const { settings, clock, sticky, registry } = this.#deps;
+    const { request, record } = target;
     record.bytesIn = body?.byteLength ?? 0;
     const fields = body ? scanBody(body) : {};
     record.model = fields.model;
@@ -228,6 +247,13 @@ export class Dispatcher {
     if (selection.candidates.length > 0) return selection;
     const sleeper = this.#wakeable(selection.unavailable);
     if (sleeper && await this.#deps.wake.wake(sleeper, target.request.signal)) selection = select();
+    if (selection.candidates.length > 0) return selection;
+    // Nothing routable: one early probe of the endpoint likeliest to be back (a restart).
+    const revivable = revivalCandidate(selection.unavailable, clock.now());
+    if (revivable) {
+      await this.#deps.probeNow(revivable.name).catch(() => {});
+      selection = select();
+    }
     return selection;
   }
 

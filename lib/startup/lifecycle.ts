@@ -64,7 +64,8 @@ export interface Stoppable {
 /**
  * On the first SIGINT/SIGTERM: refuse new requests, stop background work, wait for
  * in-flight requests (streams included) up to `server.shutdown_timeout`, exit 0.
- * A second signal exits at once with 128 + the signal number.
+ * A second signal exits at once with 128 + the signal number. Returns the same shutdown,
+ * for other reasons to stop (the relaunching parent gone).
  */
 export function exitOnSignal(
   runtime: Runtime,
@@ -79,9 +80,9 @@ export function exitOnSignal(
     /** With `engineering.show_nerdstats`: runtime statistics logged before exiting. */
     finalStats?: () => LogFields;
   },
-): void {
+): (signal: "SIGINT" | "SIGTERM") => Promise<void> {
   let stopping = false;
-  runtime.onShutdownSignal(async (signal) => {
+  const shutdown = async (signal: "SIGINT" | "SIGTERM") => {
     if (stopping) {
       options.logger.warn("second signal: exiting now", { signal });
       runtime.exit(signal === "SIGINT" ? 130 : 143);
@@ -107,5 +108,7 @@ export function exitOnSignal(
     // Nothing logged before exit is lost, unless the output itself is stuck.
     await Promise.race([options.flushLogs(), sleep(systemClock, 1_000)]);
     runtime.exit(0);
-  });
+  };
+  runtime.onShutdownSignal(shutdown);
+  return shutdown;
 }

@@ -12,6 +12,7 @@ import { parseCidr } from "../cidr.ts";
 import type { Config } from "../config/schema.ts";
 import { configuredSecrets, createRedactor } from "../observability/redact.ts";
 import type { ProfileSet } from "../profiles/profile.ts";
+import { BodyBudget } from "../proxy/body_budget.ts";
 import { Dispatcher } from "../proxy/dispatch.ts";
 import { estimatedLoad, isFresh } from "../registry/engine_loads.ts";
 import type { LoadSignals } from "../routing/load_balancers.ts";
@@ -89,8 +90,11 @@ export function buildPipeline(
     },
     registry,
     proxy,
+    // Per configuration: after a reload, requests still running give back to the old one.
+    bodyBudget: new BodyBudget(config.server.request_limits.max_buffered_bytes),
     discovery: state.discovery,
     wake: state.wake,
+    probeNow: (name) => state.health.checkNow(name),
     sticky: state.sticky,
     clock,
     deadlines,

@@ -107,6 +107,14 @@ export interface Runtime {
   memory(): MemoryFigures;
   /** Whether a TCP connection to host:port opens within `timeoutMs`. */
   canConnect(hostname: string, port: number, timeoutMs: number): Promise<boolean>;
+  /**
+   * Bun only (see upstream_limit.ts): runs this same program again as a child with `env`
+   * added, forwarding SIGINT, SIGTERM and SIGHUP to it; resolves to the exit code to end
+   * with once the child ends.
+   */
+  relaunch?(env: Record<string, string>): Promise<number>;
+  /** Calls `handler` once if the process that started this one goes away. */
+  onOrphaned(handler: () => void): void;
 }
 
 /**
@@ -169,6 +177,16 @@ export function sharedFileAndProcessApis() {
       return { rss, heapUsed, heapTotal, external };
     },
     canConnect,
+    onOrphaned(handler: () => void) {
+      // No parent-death signal from JavaScript: a changed parent pid means it is gone.
+      const parent = process.ppid;
+      const timer = setInterval(() => {
+        if (process.ppid === parent) return;
+        clearInterval(timer);
+        handler();
+      }, 1_000);
+      (timer as { unref?: () => void }).unref?.();
+    },
   };
 }
 

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { spawn } from "node:child_process";
 import process from "node:process";
 import { type Runtime, sharedFileAndProcessApis, withParsableUrl } from "./runtime_api.ts";
 
@@ -57,6 +58,30 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
     },
     onReloadSignal(handler) {
       process.on("SIGHUP", handler);
+    },
+    relaunch(env) {
+      // Compiled, argv[1] is the executable's own embedded path; otherwise the script.
+      const script = bun.argv[1]?.startsWith("/$bunfs/") ? [] : [bun.argv[1]];
+      const child = spawn(process.execPath, [...script, ...bun.argv.slice(2)], {
+        env: { ...process.env, ...env },
+        stdio: "inherit",
+        // Its own process group: a terminal's Ctrl-C reaches it once, through us.
+        detached: true,
+      });
+      for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+        process.on(signal, () => child.kill(signal));
+      }
+      return new Promise((resolve) => {
+        child.once("error", (error) => {
+          process.stderr.write(`olla-ts: cannot relaunch with ${JSON.stringify(env)}: ${error}\n`);
+          resolve(1);
+        });
+        child.once(
+          "exit",
+          (code, signal) =>
+            resolve(code ?? 128 + (signal === "SIGINT" ? 2 : signal === "SIGKILL" ? 9 : 15)),
+        );
+      });
     },
     serve({ hostname, port, fetch, maxRequestBodySize }) {
       const server = bun.serve({
