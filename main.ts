@@ -16,13 +16,13 @@ import { createLogging } from "./lib/startup/logging.ts";
 import { detectRuntime } from "./lib/startup/runtime.ts";
 import { createReloader, debounced } from "./lib/startup/reload.ts";
 import { createService, serveOptions } from "./lib/startup/service.ts";
-import { RELAUNCHED_VARIABLE, relaunchEnvironment } from "./lib/startup/upstream_limit.ts";
+import { RELAUNCHED_VARIABLE, relaunchEnvironment } from "./lib/startup/bun_launch.ts";
 
 const runtime = detectRuntime();
 const cli = handleCommandLine(runtime);
 const loaded = await loadConfigOrExit(runtime, cli);
 const { config, profiles } = loaded;
-// Bun's fetch reads its in-flight limit only at process start (upstream_limit.ts).
+// Bun's fetch reads its in-flight limit only at process start (bun_launch.ts).
 const relaunchEnv = relaunchEnvironment(config, runtime.env);
 if (runtime.relaunch && relaunchEnv) runtime.exit(await runtime.relaunch(relaunchEnv));
 const { logger, writer: logWriter } = createLogging(runtime, config);
@@ -57,6 +57,7 @@ const shutdown = exitOnSignal(runtime, {
   inflight: service.inflight,
   background: service,
   shutdownTimeoutMs: config.server.shutdown_timeout,
+  endStreams: () => service.endStreams(),
   flushLogs: () => logWriter.close(),
   finalStats: config.engineering.show_nerdstats
     ? () => ({

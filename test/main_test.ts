@@ -160,8 +160,8 @@ describe("main.ts serving", () => {
 });
 
 describe("main.ts graceful shutdown", () => {
-  const configFor = (url: string) =>
-    `server:\n  host: 127.0.0.1\n  port: 0\n  shutdown_timeout: 10s\ndiscovery:\n  static:\n    endpoints:\n` +
+  const configFor = (url: string, shutdownTimeout = "10s") =>
+    `server:\n  host: 127.0.0.1\n  port: 0\n  shutdown_timeout: ${shutdownTimeout}\ndiscovery:\n  static:\n    endpoints:\n` +
     `      - { name: gpu, url: "${url}", type: lmdeploy, check_interval: 200ms }\n`;
 
   function untilModels(olla: OllaProcess): Promise<void> {
@@ -204,9 +204,10 @@ describe("main.ts graceful shutdown", () => {
       reader: ReadableStreamDefaultReader<Uint8Array>,
       first: string,
     ) => Promise<void>,
+    shutdownTimeout?: string,
   ): Promise<void> {
     const fake = await startFakeLmdeploy();
-    const olla = await startOlla({ config: configFor(fake.url) });
+    const olla = await startOlla({ config: configFor(fake.url, shutdownTimeout) });
     try {
       await untilModels(olla);
       const response = await streamChat(olla.port, tokens, itlMs);
@@ -239,6 +240,22 @@ describe("main.ts graceful shutdown", () => {
       assert.equal((await olla.exited).code, 0);
       assert.ok(olla.logs.some((log) => log.msg === "stopped"));
     });
+  });
+
+  test("a stream still open when shutdown_timeout runs out ends with an SSE error event", async () => {
+    await duringShutdown(100, 200, async (olla, reader, first) => {
+      let text = first;
+      for (;;) {
+        const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      assert.match(text, /"code":503/);
+      assert.match(text, /shutdown_timeout ran out/);
+      assert.match(text, /data: \[DONE\]\n\n$/, "the client sees a proper end, not a cut");
+      assert.equal((await olla.exited).code, 0);
+      assert.ok(olla.logs.some((log) => log.msg === "shutdown timeout reached; exiting"));
+    }, "1s");
   });
 
   test("a second signal exits at once", async () => {

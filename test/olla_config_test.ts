@@ -92,7 +92,7 @@ describe("Olla's config search order", () => {
       loadProfiles: () => Promise.resolve(new ProfileSet(BUILT_IN_PROFILES)),
     });
     const { logger, lines } = captureLogger();
-    logStartup(logger, loaded, SERVER as never, { slowHeaders: "bun" });
+    logStartup(logger, loaded, SERVER as never, { slowHeaders: "bun", cannotCloseIdle: undefined });
     assert.equal(
       lines.find((line) => line.msg === "configuration loaded")?.file,
       "config/config.yaml",
@@ -104,7 +104,10 @@ describe("Olla's config search order", () => {
       loadProfiles: () => Promise.resolve(new ProfileSet(BUILT_IN_PROFILES)),
     });
     const report = captureLogger();
-    logStartup(report.logger, defaults, SERVER as never, { slowHeaders: "bun" });
+    logStartup(report.logger, defaults, SERVER as never, {
+      slowHeaders: "bun",
+      cannotCloseIdle: undefined,
+    });
     const line = report.lines.find((line) => line.msg === "configuration loaded");
     assert.equal(line?.file, "built-in defaults");
     assert.match(String(line?.searched), /config\/config\.local\.yaml, config\/config\.yaml/);
@@ -440,7 +443,10 @@ describe("Olla's stock config/config.yaml", () => {
       loadProfiles: () => Promise.resolve(new ProfileSet(BUILT_IN_PROFILES)),
     });
     const { logger, lines } = captureLogger();
-    logStartup(logger, loaded, SERVER as never, { slowHeaders: "the runtime's own rule" });
+    logStartup(logger, loaded, SERVER as never, {
+      slowHeaders: "the runtime's own rule",
+      cannotCloseIdle: undefined,
+    });
     const warnings = lines.filter((line) => line.level === "warn");
     assert.equal(warnings.length, 1, JSON.stringify(warnings));
     assert.equal(warnings[0].msg, "configuration keys accepted but not acted on");

@@ -6,6 +6,8 @@
  * reaches a client.
  */
 import assert from "node:assert/strict";
+import { connect, type Socket } from "node:net";
+import process from "node:process";
 import { describe, test } from "node:test";
 import {
   chat,
@@ -17,6 +19,7 @@ import {
   until,
   withOllaAndFakes,
 } from "./_harness.ts";
+import { IS_BUN, MAIN, runArgs, startOlla as startOllaProcess } from "./_olla_process.ts";
 import { serve } from "./_serve.ts";
 import { type FakeLmdeploy, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 import { type RawFault, startRawServer } from "./fakes/raw_server.ts";
@@ -310,5 +313,117 @@ describe("request bodies held in memory", () => {
         assert.equal(fake.count("/v1/chat/completions"), 3);
       },
     );
+  });
+});
+
+describe("out of file descriptors", () => {
+  test("under ulimit -n 256, 400 idle connections neither kill olla-ts nor cut its requests", async () => {
+    const fake = await startFakeLmdeploy();
+    const olla = await startOllaProcess({
+      config: "server:\n  host: 127.0.0.1\n  port: 0\n  request_logging: false\n" +
+        "  rate_limits: { global_requests_per_minute: 0, per_ip_requests_per_minute: 0 }\n" +
+        `discovery:\n  static:\n    endpoints:\n      - { name: gpu, url: "${fake.url}", type: lmdeploy, check_interval: 1h }\n`,
+      command: ["sh", [
+        "-c",
+        'ulimit -n 256 && exec "$@"',
+        "sh",
+        process.execPath,
+        ...runArgs(MAIN, []),
+      ]],
+    });
+    const base = `http://127.0.0.1:${olla.port}`;
+    const sockets: Socket[] = [];
+    try {
+      await until(() => fake.count("/v1/models") > 0, 10_000, "the endpoint discovered");
+      // In flight across the exhaustion: answered after 1.5 s.
+      const inFlight = post(base, "/olla/lmdeploy/v1/chat/completions", {
+        model: FAKE_MODEL,
+        messages: [],
+      }, { "x-fake-ttft-ms": "1500" });
+      await until(() => fake.active === 1, 3_000);
+      for (let i = 0; i < 400; i++) {
+        const socket = connect({ host: "127.0.0.1", port: olla.port });
+        socket.on("error", () => {});
+        sockets.push(socket);
+      }
+      const answered = await inFlight;
+      assert.equal(answered.status, 200, "the request in flight was answered");
+      await answered.body?.cancel();
+      for (const socket of sockets) socket.destroy();
+      await until(
+        () => fetch(`${base}/internal/health`).then((r) => r.ok, () => false),
+        10_000,
+        "accepting again once descriptors are free",
+      );
+      if (!IS_BUN) {
+        // Bun's server keeps accepting what it can; Deno's accept loop fails and restarts.
+        const metrics = await (await fetch(`${base}/internal/metrics`)).text();
+        const refused = Number(/^olla_connections_refused_total (\d+)$/m.exec(metrics)?.[1]);
+        assert.ok(refused > 0, "Deno's failed accepts are counted");
+        assert.ok(olla.logs.some((log) => String(log.msg).startsWith("cannot accept connections")));
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      olla.signal("SIGTERM");
+      const { code } = await olla.exited;
+      assert.equal(code, 0, "still alive to shut down cleanly");
+      await fake.close();
+    }
+  });
+});
+
+describe("server.idle_timeout", () => {
+  test("closes an idle keep-alive connection (Bun) or says at startup it cannot (Deno); slow answers are not cut", async () => {
+    const fake = await startFakeLmdeploy();
+    const olla = await startOllaProcess({
+      config:
+        "server:\n  host: 127.0.0.1\n  port: 0\n  request_logging: false\n  idle_timeout: 1s\n" +
+        "  rate_limits: { global_requests_per_minute: 0, per_ip_requests_per_minute: 0 }\n" +
+        `discovery:\n  static:\n    endpoints:\n      - { name: gpu, url: "${fake.url}", type: lmdeploy, check_interval: 1h }\n`,
+    });
+    try {
+      await until(() => fake.count("/v1/models") > 0, 10_000, "the endpoint discovered");
+      // An answer that sends nothing for 2.5 s, longer than the idle timeout.
+      const slow = await post(
+        `http://127.0.0.1:${olla.port}`,
+        "/olla/lmdeploy/v1/chat/completions",
+        {
+          model: FAKE_MODEL,
+          messages: [],
+        },
+        { "x-fake-ttft-ms": "2500" },
+      );
+      assert.equal(slow.status, 200);
+      assert.match(await slow.text(), /chat\.completion/);
+
+      const socket = connect({ host: "127.0.0.1", port: olla.port });
+      let received = "";
+      socket.on("data", (chunk) => received += chunk);
+      const closed = new Promise<number>((resolve) =>
+        socket.on("close", () => resolve(Date.now()))
+      );
+      socket.on("error", () => {});
+      socket.write("GET /internal/health HTTP/1.1\r\nhost: x\r\n\r\n");
+      await until(() => received.includes("\r\n\r\n"), 3_000, "the first answer");
+      const answeredAt = Date.now();
+      if (IS_BUN) {
+        const at = await Promise.race([
+          closed,
+          new Promise<number>((r) => setTimeout(() => r(-1), 8_000)),
+        ]);
+        assert.ok(at > 0, "the idle connection was closed");
+        assert.ok(at - answeredAt >= 900, `not before the idle timeout (${at - answeredAt} ms)`);
+      } else {
+        const notice = olla.logs.find((log) =>
+          log.msg === "configuration keys accepted but not acted on"
+        );
+        assert.match(String((notice?.keys as string) ?? ""), /server\.idle_timeout/);
+      }
+      socket.destroy();
+    } finally {
+      olla.signal("SIGTERM");
+      await olla.exited;
+      await fake.close();
+    }
   });
 });

@@ -40,9 +40,8 @@ export const serverSpec = obj({
   }),
   idle_timeout: duration({
     default: "0s",
-    doc: "keep-alive idle time",
-    unsupported: "the runtime's keep-alive handling applies",
-    fits: (value) => value === 0,
+    doc: "an idle keep-alive connection is closed after this (0: server.read_timeout, as " +
+      "Olla's Go server does); Bun applies at most 255s, Deno cannot (reported at startup)",
   }),
   shutdown_timeout: duration({
     default: "10s",

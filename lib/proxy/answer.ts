@@ -12,6 +12,7 @@ import { AttemptStop, clientClosed } from "./attempt_stop.ts";
 import type { Bytes } from "./body_read.ts";
 import { setClientResponseHeaders } from "./headers.ts";
 import type { RequestRecord } from "./request_record.ts";
+import type { LiveStreams } from "./live_streams.ts";
 import { type StreamOutcome, teeBody } from "./stream_stage.ts";
 import type { AnswerTranslation } from "./upstream_plan.ts";
 import { observerFor } from "./usage.ts";
@@ -33,6 +34,8 @@ export interface AnswerDeps {
    * backend that echoes request headers in its error must not leak the endpoint's token).
    */
   redact?: (text: string) => string;
+  /** Streams in flight, for shutdown to end. */
+  live?: LiveStreams;
 }
 
 const decoder = new TextDecoder();
@@ -228,6 +231,7 @@ function answerStreamed(
     onChunk: observer ? (chunk, now) => observer.push(chunk, now) : undefined,
     translate,
     errorTail: attempt.plan?.errorTail,
+    live: deps.live,
     onEnd: (outcome, bytes, error) => {
       settle(deps, attempt, outcome, bytes, error);
       record.usage = translate ? translate.usage() : observer?.finish();

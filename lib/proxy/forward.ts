@@ -15,6 +15,7 @@ import type { Admission } from "./admission.ts";
 import { type AnswerDeps, passOnFailedAnswer, respond } from "./answer.ts";
 import { type AttemptDeps, type ForwardRequest, sendAttempt } from "./attempt.ts";
 import type { FailedAnswer } from "./attempt_failures.ts";
+import type { LiveStreams } from "./live_streams.ts";
 import type { Clock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import type { Deadlines } from "../deadlines.ts";
@@ -38,6 +39,8 @@ export interface ProxyDeps {
   canConnect: (hostname: string, port: number, timeoutMs: number) => Promise<boolean>;
   /** Removes configured secrets from relayed error bodies. */
   redact?: (text: string) => string;
+  /** Streams in flight, for shutdown to end. */
+  live?: LiveStreams;
   proxy: Pick<
     Config["proxy"],
     | "max_retries"
@@ -90,6 +93,7 @@ export class Proxy {
       deadlines,
       readTimeoutMs: proxy.read_timeout,
       redact: deps.redact,
+      live: deps.live,
     };
   }
 

@@ -4,8 +4,9 @@
  * back for the next), while the stage:
  *
  * - hands each chunk to an observer (usage and time-to-first-token) after forwarding it;
- * - ends a stream that stays silent longer than the idle timeout, or outlives the
- *   response deadline, by aborting the upstream request;
+ * - ends a stream that stays silent longer than the idle timeout, outlives the
+ *   response deadline, or is still open when shutdown's time is up, by aborting the
+ *   upstream request;
  * - when the upstream dies or is cut off mid-stream, finishes an SSE answer with a final
  *   `data: {"error": ...}` event and `data: [DONE]` (LMDeploy's own mid-stream error
  *   shape, which OpenAI SDKs raise as an error) instead of a silent truncation;
@@ -20,6 +21,7 @@
  *
  * @module
  */
+import type { LiveStreams } from "./live_streams.ts";
 import type { StreamTranslation } from "./upstream_plan.ts";
 import type { Clock } from "../clock.ts";
 import type { Deadline, Deadlines } from "../deadlines.ts";
@@ -30,6 +32,7 @@ export type StreamOutcome =
   | "upstream_error"
   | "idle_timeout"
   | "deadline"
+  | "shutdown"
   | "client_cancelled";
 
 /** Options for {@linkcode teeBody}. */
@@ -54,6 +57,8 @@ export interface TeeOptions {
   translate?: StreamTranslation;
   /** The closing bytes for an SSE answer cut short, when not the OpenAI-style default. */
   errorTail?: (message: string) => Uint8Array;
+  /** Where shutdown finds the stream to end it (with its error event) when time is up. */
+  live?: LiveStreams;
   /** Called once with how the answer ended and how many bytes reached the client side. */
   onEnd: (outcome: StreamOutcome, bytes: number, error?: unknown) => void;
 }
@@ -67,6 +72,10 @@ const ERROR_MESSAGES: Readonly<
     "The backend sent nothing for longer than proxy.read_timeout; the answer was ended",
   ],
   deadline: [504, "The answer took longer than proxy.response_timeout; it was ended"],
+  shutdown: [
+    503,
+    "olla-ts is shutting down and server.shutdown_timeout ran out; the answer was ended",
+  ],
 };
 
 /** The closing SSE events for an answer cut short. */
@@ -131,12 +140,18 @@ export function teeBody(
   let ended = false;
   let timer: Deadline | undefined;
   /** Set when olla-ts itself cut the upstream off, so that is not mistaken for a failure. */
-  let stoppedFor: "idle_timeout" | "deadline" | undefined;
+  let stoppedFor: "idle_timeout" | "deadline" | "shutdown" | undefined;
+  const untrack = options.live?.track(() => {
+    if (ended) return;
+    stoppedFor = "shutdown";
+    options.abortUpstream(new Error("stream ended by olla-ts: shutdown"));
+  });
 
   const end = (outcome: StreamOutcome, error?: unknown) => {
     if (ended) return;
     ended = true;
     timer?.cancel();
+    untrack?.();
     options.onEnd(outcome, bytes, error);
   };
 

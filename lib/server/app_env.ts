@@ -13,6 +13,8 @@ import type { RequestRecord } from "../proxy/request_record.ts";
 export interface ConnInfo {
   /** IP address of the client as the socket sees it (no proxy headers applied). */
   remoteAddr: string;
+  /** Called once the answer has been sent in full (or abandoned); Bun restores the idle timeout. */
+  onFinished?: () => void;
 }
 
 /**

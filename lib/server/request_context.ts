@@ -95,8 +95,10 @@ export function requestContext(deps: RequestContextDeps): MiddlewareHandler<AppE
     record.status = c.res.status;
     record.respondedAt = clock.now();
     applyOllaHeaders(c.res.headers, record, label?.backendType);
+    const onFinished = c.env?.onFinished;
     record.finished.then(() => {
       end();
+      onFinished?.();
       record.endedAt = clock.now();
       deps.onFinished(record);
     });

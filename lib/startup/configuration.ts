@@ -20,11 +20,14 @@ import type { ProfileSet } from "../profiles/profile.ts";
  */
 export function notActedOn(
   loaded: LoadedConfig,
-  runtime: Pick<Runtime, "slowHeaders">,
+  runtime: Pick<Runtime, "slowHeaders" | "cannotCloseIdle">,
 ): { path: string; reason: string }[] {
   const keys = [...loaded.unsupported];
   if (loaded.locate?.(["server", "read_header_timeout"])) {
     keys.push({ path: "server.read_header_timeout", reason: runtime.slowHeaders });
+  }
+  if (runtime.cannotCloseIdle && loaded.locate?.(["server", "idle_timeout"])) {
+    keys.push({ path: "server.idle_timeout", reason: runtime.cannotCloseIdle });
   }
   return keys;
 }

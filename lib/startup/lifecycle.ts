@@ -20,7 +20,7 @@ export function logStartup(
   logger: Logger,
   loaded: LoadedConfig & { profiles: ProfileSet },
   server: RunningServer,
-  runtime: Pick<Runtime, "slowHeaders">,
+  runtime: Pick<Runtime, "slowHeaders" | "cannotCloseIdle">,
 ): void {
   const { config } = loaded;
   logger.info("configuration loaded", {
@@ -61,9 +61,13 @@ export interface Stoppable {
   stop(): void | Promise<void>;
 }
 
+/** Time given to the error events of streams ended at shutdown to be written out. */
+const STREAM_END_GRACE_MS = 200;
+
 /**
  * On the first SIGINT/SIGTERM: refuse new requests, stop background work, wait for
- * in-flight requests (streams included) up to `server.shutdown_timeout`, exit 0.
+ * in-flight requests (streams included) up to `server.shutdown_timeout`, end the streams
+ * still open with an error event, exit 0.
  * A second signal exits at once with 128 + the signal number. Returns the same shutdown,
  * for other reasons to stop (the relaunching parent gone).
  */
@@ -75,6 +79,11 @@ export function exitOnSignal(
     inflight: InflightTracker;
     background: Stoppable;
     shutdownTimeoutMs: number;
+    /**
+     * Ends the answers still streaming when the timeout runs out (each SSE answer with an
+     * error event); returns how many there were.
+     */
+    endStreams: () => number;
     /** Writes out buffered log lines; awaited (for at most a second) before exiting. */
     flushLogs: () => Promise<void>;
     /** With `engineering.show_nerdstats`: runtime statistics logged before exiting. */
@@ -101,6 +110,11 @@ export function exitOnSignal(
       drained,
       sleep(systemClock, options.shutdownTimeoutMs).then(() => false),
     ]);
+    if (!finished) {
+      const ended = options.endStreams();
+      // The error events reach the sockets before the process ends them.
+      if (ended > 0) await sleep(systemClock, STREAM_END_GRACE_MS);
+    }
     options.logger.info(finished ? "stopped" : "shutdown timeout reached; exiting", {
       in_flight: options.inflight.count,
     });

@@ -65,6 +65,7 @@ export function buildPipeline(
   const redact = createRedactor(configuredSecrets(config));
   const proxy = new Proxy({
     redact,
+    live: state.liveStreams,
     registry,
     deadlines,
     balancer: createBalancer(config.proxy.load_balancer, {

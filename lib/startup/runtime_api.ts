@@ -27,6 +27,17 @@ export interface ServeOptions {
    * limit with a JSON error; this only keeps the runtime from answering first.
    */
   maxRequestBodySize: number;
+  /**
+   * How long a keep-alive connection may stay idle between requests
+   * (`server.idle_timeout`, or `server.read_timeout` when that is 0). Applied where the
+   * runtime allows it ({@linkcode Runtime.cannotCloseIdle} says where not).
+   */
+  idleTimeoutMs: number;
+  /**
+   * Called when the runtime's accept loop fails (Deno: out of file descriptors); the
+   * server keeps the connections it has and resumes accepting shortly after.
+   */
+  onAcceptError?: (error: unknown) => void;
 }
 
 /** A listening server started by {@linkcode Runtime.serve}. */
@@ -73,6 +84,11 @@ export interface Runtime {
    * disconnects it after about 12 s whatever its options say; Deno 2.9 never does).
    */
   readonly slowHeaders: string;
+  /**
+   * Why `server.idle_timeout` cannot be applied on this runtime, where it cannot (Deno
+   * 2.9's server has no idle timeout); `undefined` where it is applied.
+   */
+  readonly cannotCloseIdle: string | undefined;
   /** Command-line arguments after the script (or executable) name. */
   args(): string[];
   env(name: string): string | undefined;
@@ -108,7 +124,7 @@ export interface Runtime {
   /** Whether a TCP connection to host:port opens within `timeoutMs`. */
   canConnect(hostname: string, port: number, timeoutMs: number): Promise<boolean>;
   /**
-   * Bun only (see upstream_limit.ts): runs this same program again as a child with `env`
+   * Bun only (see bun_launch.ts): runs this same program again as a child with `env`
    * added, forwarding SIGINT, SIGTERM and SIGHUP to it; resolves to the exit code to end
    * with once the child ends.
    */

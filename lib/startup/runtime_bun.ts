@@ -17,6 +17,8 @@ interface BunServer {
   readonly hostname: string;
   stop(closeActiveConnections?: boolean): Promise<void>;
   requestIP(request: Request): { address: string } | null;
+  /** Sets the idle timeout of the request's connection, in seconds (0: none). */
+  timeout(request: Request, seconds: number): void;
 }
 /** The parts of the `Bun` global olla-ts uses. */
 export interface BunGlobal {
@@ -32,6 +34,14 @@ export interface BunGlobal {
   }): BunServer;
 }
 
+/** Bun's largest idle timeout, in seconds. */
+export const BUN_MAX_IDLE_SECONDS = 255;
+
+/** `server.idle_timeout` as Bun takes it: whole seconds, at least 1, at most 255. */
+export function bunIdleSeconds(idleTimeoutMs: number): number {
+  return Math.min(BUN_MAX_IDLE_SECONDS, Math.max(1, Math.ceil(idleTimeoutMs / 1000)));
+}
+
 /** The runtime adapter for Bun. */
 export function createBunRuntime(bun: BunGlobal): Runtime {
   return {
@@ -40,6 +50,7 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
     version: bun.version,
     slowHeaders: "Bun's HTTP server disconnects a client whose request headers are " +
       "incomplete after about 12 s by itself, whatever the value",
+    cannotCloseIdle: undefined,
     args: () => bun.argv.slice(2),
     env: (name) => process.env[name],
     stdoutIsTerminal: () => Boolean(process.stdout.isTTY),
@@ -83,21 +94,27 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
         );
       });
     },
-    serve({ hostname, port, fetch, maxRequestBodySize }) {
+    serve({ hostname, port, fetch, maxRequestBodySize, idleTimeoutMs }) {
+      const idleSeconds = bunIdleSeconds(idleTimeoutMs);
       const server = bun.serve({
         hostname,
         port,
-        // No idle timeout: an SSE stream may stay silent while the engine prefills a long
-        // prompt, and olla-ts runs its own idle timeout on streams (proxy.read_timeout).
-        // It does not govern a request whose headers are incomplete: Bun drops those after
-        // about 12 s in any case (measured on Bun 1.4 with idleTimeout 1, 4 and 8).
-        idleTimeout: 0,
+        // Keep-alive connections idle this long are closed (server.idle_timeout). While a
+        // request is being answered its connection has no idle timeout: an SSE stream may
+        // stay silent while the engine prefills a long prompt, and a non-streamed answer
+        // sends nothing until it is done; olla-ts bounds those itself (proxy.read_timeout,
+        // proxy.response_timeout). Neither setting governs a request whose headers are
+        // incomplete: Bun drops those after about 12 s in any case (measured on Bun 1.4).
+        idleTimeout: idleSeconds,
         maxRequestBodySize,
         development: false,
-        fetch: (request, srv) =>
-          fetch(withParsableUrl(request), {
+        fetch(request, srv) {
+          srv.timeout(request, 0);
+          return fetch(withParsableUrl(request), {
             remoteAddr: srv.requestIP(request)?.address ?? "",
-          }),
+            onFinished: () => srv.timeout(request, idleSeconds),
+          });
+        },
       });
       // Bun serves a default export that has `fetch` by itself (printing a banner on
       // stdout) unless that export is a Server, so main.ts exports the server it started.

@@ -28,6 +28,14 @@ function launchedByDenoServe(): boolean {
   }
 }
 
+/** How long to wait before listening again after running out of file descriptors. */
+const RELISTEN_DELAY_MS = 250;
+
+/** EMFILE or ENFILE: the process or the system has no file descriptor left. */
+function isOutOfFileDescriptors(error: unknown): boolean {
+  return /too many open files|os error 2[34]\b|EMFILE|ENFILE/i.test(String(error));
+}
+
 /** The runtime adapter for Deno. */
 export function createDenoRuntime(): Runtime {
   const encoder = new TextEncoder();
@@ -41,6 +49,8 @@ export function createDenoRuntime(): Runtime {
     slowHeaders: "Deno's HTTP server has no header read timeout (Deno 2.9), so a client " +
       "that never finishes its headers keeps its connection; put a reverse proxy with " +
       "one (nginx client_header_timeout) in front of an exposed olla-ts",
+    cannotCloseIdle: "Deno's HTTP server has no idle timeout (Deno 2.9): idle keep-alive " +
+      "connections stay open until the client closes them",
     version: Deno.version.deno,
     args: () => [...Deno.args],
     env: (name) => Deno.env.get(name),
@@ -61,7 +71,7 @@ export function createDenoRuntime(): Runtime {
     onReloadSignal(handler) {
       Deno.addSignalListener("SIGHUP", handler);
     },
-    serve({ hostname, port, fetch }) {
+    serve({ hostname, port, fetch, onAcceptError }) {
       const handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
         fetch(withParsableUrl(request), { remoteAddr: info.remoteAddr.hostname });
       if (launchedByDenoServe()) {
@@ -80,17 +90,46 @@ export function createDenoRuntime(): Runtime {
         return { entry, listening };
       }
       const listening = new Promise<RunningServer>((resolve) => {
-        const server = Deno.serve({
-          hostname,
-          port,
-          onListen: (addr) =>
-            resolve({
-              hostname: addr.hostname,
-              port: addr.port,
-              ownsListener: true,
-              shutdown: () => server.shutdown(),
-            }),
-        }, handler);
+        let current: Deno.HttpServer<Deno.NetAddr>;
+        let stopping = false;
+        const listen = (onPort: number, first: boolean) => {
+          current = Deno.serve({
+            hostname,
+            port: onPort,
+            onListen: (addr) => {
+              if (!first) return;
+              resolve({
+                hostname: addr.hostname,
+                port: addr.port,
+                ownsListener: true,
+                shutdown: () => {
+                  stopping = true;
+                  return current.shutdown();
+                },
+              });
+            },
+          }, handler);
+          const boundPort = current.addr.port;
+          // Out of file descriptors, Deno's accept loop ends with an uncaught rejection
+          // that kills the process (Deno 2.9). Connections already open keep being
+          // served; listening again shortly after refuses new ones only while at the limit.
+          current.finished.catch((error) => {
+            if (stopping || !isOutOfFileDescriptors(error)) throw error;
+            onAcceptError?.(error);
+            setTimeout(() => relisten(boundPort), RELISTEN_DELAY_MS);
+          });
+        };
+        const relisten = (onPort: number) => {
+          if (stopping) return;
+          try {
+            listen(onPort, false);
+          } catch (error) {
+            if (!isOutOfFileDescriptors(error)) throw error;
+            onAcceptError?.(error);
+            setTimeout(() => relisten(onPort), RELISTEN_DELAY_MS);
+          }
+        };
+        listen(port, true);
       });
       // `deno run` warns "did you mean to run deno serve?" when the main module's default
       // export has an own `fetch`; an inherited one keeps the export usable without it.

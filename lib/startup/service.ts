@@ -51,11 +51,24 @@ export interface Service {
   onReload(reload: () => Promise<ReloadOutcome>): void;
   /** Counts a reload by outcome (`applied`, `invalid`). */
   countReload(outcome: "applied" | "invalid"): void;
+  /**
+   * The runtime could not accept connections (out of file descriptors): counted every
+   * time, logged at most once per {@linkcode ACCEPT_FAILURE_LOG_MS}.
+   */
+  countAcceptFailure(error: unknown): void;
+  /**
+   * Ends every answer still streaming, each SSE answer with a final error event; returns
+   * how many there were. Shutdown calls it when `server.shutdown_timeout` runs out.
+   */
+  endStreams(): number;
   /** Starts health checks, model discovery and registration restore. */
   start(): void;
   /** Stops every timer. */
   stop(): void;
 }
+
+/** Least time between two log lines about failing to accept connections. */
+export const ACCEPT_FAILURE_LOG_MS = 10_000;
 
 /** Settings read once at startup; a reload that changes them says a restart is needed. */
 const RESTART_KEYS: readonly ((config: Config) => unknown)[] = [
@@ -94,6 +107,7 @@ export function createService(deps: ServiceDeps): Service {
   const state = createState(deps);
   let current = deps.config;
   let started = false;
+  let lastAcceptFailureLog = -Infinity;
   let reload: () => Promise<ReloadOutcome> = () =>
     Promise.resolve({ ok: false, problems: ["no configuration file to reload"] });
   const fleetRoutes = (config: Config) => ({
@@ -140,6 +154,18 @@ export function createService(deps: ServiceDeps): Service {
       state.reloads.inc({ outcome });
       state.telemetry.events.push("reload", outcome);
     },
+    endStreams: () => state.liveStreams.stopAll(),
+    countAcceptFailure(error) {
+      state.connectionsRefused.inc();
+      const now = state.clock.now();
+      if (now - lastAcceptFailureLog < ACCEPT_FAILURE_LOG_MS) return;
+      lastAcceptFailureLog = now;
+      state.logger.warn("cannot accept connections; new ones are refused until it can", {
+        error: error instanceof Error ? error.message : String(error),
+        refused_total: state.connectionsRefused.get(),
+        hint: "raise the file descriptor limit (ulimit -n, systemd LimitNOFILE)",
+      });
+    },
     start() {
       started = true;
       state.health.start();
@@ -172,5 +198,7 @@ export function serveOptions(config: Config, service: Service): ServeOptions {
     port: config.server.port,
     fetch: service.fetch,
     maxRequestBodySize: config.server.request_limits.max_body_size + 1024 ** 2,
+    idleTimeoutMs: config.server.idle_timeout || config.server.read_timeout,
+    onAcceptError: (error) => service.countAcceptFailure(error),
   };
 }

@@ -12,6 +12,7 @@ import { canConnect } from "./runtime_api.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { Deadlines } from "../deadlines.ts";
+import { LiveStreams } from "../proxy/live_streams.ts";
 import { HealthChecker } from "../health/checker.ts";
 import { ModelDiscovery } from "../health/discovery.ts";
 import { EngineMetricsReader } from "../health/engine_metrics.ts";
@@ -75,6 +76,8 @@ export interface ServiceState {
   readonly sticky: StickyTable;
   readonly deadlines: Deadlines;
   readonly inflight: InflightTracker;
+  /** Answers being streamed, for shutdown to end with an error event when time is up. */
+  readonly liveStreams: LiveStreams;
   readonly telemetry: Telemetry;
   readonly nativeMessages: NativeMessagesSupport;
   readonly fleet: Fleet;
@@ -83,6 +86,8 @@ export interface ServiceState {
   readonly registration: NodeRegistration;
   /** `olla_config_reloads_total{outcome}`. */
   readonly reloads: Counter;
+  /** `olla_connections_refused_total`: the runtime could not accept (no file descriptors). */
+  readonly connectionsRefused: Counter;
 }
 
 /** Builds the state owners from the configuration olla-ts started with. */
@@ -176,6 +181,12 @@ export function createState(deps: ServiceDeps): ServiceState {
       "Configuration reloads, by outcome (applied, invalid).",
     ),
   );
+  const connectionsRefused = telemetry.metrics.add(
+    new Counter(
+      "olla_connections_refused_total",
+      "Times the server could not accept connections (out of file descriptors) and paused accepting.",
+    ),
+  );
   const fleet = new Fleet({
     registry,
     health,
@@ -212,6 +223,7 @@ export function createState(deps: ServiceDeps): ServiceState {
     sticky,
     deadlines: new Deadlines(clock),
     inflight,
+    liveStreams: new LiveStreams(),
     telemetry,
     nativeMessages: new NativeMessagesSupport(),
     fleet,
@@ -219,5 +231,6 @@ export function createState(deps: ServiceDeps): ServiceState {
     engineMetrics,
     registration,
     reloads,
+    connectionsRefused,
   };
 }

@@ -13,11 +13,13 @@ import { startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 import { parseConfig } from "../lib/config/load.ts";
 import {
   BUN_LIMIT_VARIABLE,
+  BUN_OPTIONS_VARIABLE,
+  bunHeaderLimit,
   MIN_UPSTREAM_REQUESTS,
   RELAUNCHED_VARIABLE,
   relaunchEnvironment,
   upstreamRequestsNeeded,
-} from "../lib/startup/upstream_limit.ts";
+} from "../lib/startup/bun_launch.ts";
 
 function configOf(yaml: string) {
   return parseConfig(yaml, { env: () => undefined, knownTypes: undefined }).config;
@@ -48,13 +50,37 @@ describe("upstreamRequestsNeeded()", () => {
 
   test("relaunches only when the environment gives less, and never twice", () => {
     const config = configOf("proxy:\n  max_upstream_connections: 3000\n");
+    const headers = `--max-http-header-size=${bunHeaderLimit(config)}`;
+    assert.ok(
+      bunHeaderLimit(config) > 2 * 1024 ** 2,
+      "well above max_header_size: olla-ts answers 431",
+    );
     const env = (values: Record<string, string>) => (name: string) => values[name];
     assert.deepEqual(relaunchEnvironment(config, env({})), {
       [BUN_LIMIT_VARIABLE]: "3000",
+      [BUN_OPTIONS_VARIABLE]: headers,
       [RELAUNCHED_VARIABLE]: "1",
     });
-    assert.equal(relaunchEnvironment(config, env({ [BUN_LIMIT_VARIABLE]: "4000" })), undefined);
-    assert.ok(relaunchEnvironment(config, env({ [BUN_LIMIT_VARIABLE]: "256" })));
+    assert.equal(
+      relaunchEnvironment(
+        config,
+        env({ [BUN_LIMIT_VARIABLE]: "4000", [BUN_OPTIONS_VARIABLE]: `--smol ${headers}` }),
+      ),
+      undefined,
+      "both already given",
+    );
+    assert.deepEqual(
+      relaunchEnvironment(
+        config,
+        env({ [BUN_LIMIT_VARIABLE]: "4000", [BUN_OPTIONS_VARIABLE]: "--smol" }),
+      ),
+      {
+        [BUN_LIMIT_VARIABLE]: "4000",
+        [BUN_OPTIONS_VARIABLE]: `--smol ${headers}`,
+        [RELAUNCHED_VARIABLE]: "1",
+      },
+      "the operator's own options and larger limit are kept",
+    );
     assert.equal(relaunchEnvironment(config, env({ [RELAUNCHED_VARIABLE]: "1" })), undefined);
   });
 });
@@ -88,7 +114,7 @@ describe("upstream concurrency", () => {
           "  rate_limits: { global_requests_per_minute: 0, per_ip_requests_per_minute: 0 }\n" +
           `discovery:\n  static:\n    endpoints:\n      - { name: gpu, url: "${fake.url}", type: lmdeploy, check_interval: 500ms }\n`,
         // As on a machine where nothing set it: Bun's default of 256.
-        env: { [BUN_LIMIT_VARIABLE]: "", [RELAUNCHED_VARIABLE]: "" },
+        env: { [BUN_LIMIT_VARIABLE]: "", [BUN_OPTIONS_VARIABLE]: "", [RELAUNCHED_VARIABLE]: "" },
       });
       try {
         await until(
@@ -108,6 +134,45 @@ describe("upstream concurrency", () => {
         const { code } = await olla.exited;
         assert.equal(code, 0, "SIGTERM reached the relaunched process, which drained and exited");
         await fake.close();
+      }
+    },
+  );
+});
+
+describe("request header limits", () => {
+  test(
+    `a 100 KB header reaches olla-ts's own limit, not the runtime's (${
+      IS_BUN
+        ? "Bun relaunched with --max-http-header-size"
+        : "Deno refuses above 64 KiB: documented"
+    })`,
+    async () => {
+      const olla = await startOlla({
+        config: "server:\n  host: 127.0.0.1\n  port: 0\n  request_logging: false\n" +
+          "  request_limits: { max_header_size: 200KB }\n",
+        env: { [BUN_OPTIONS_VARIABLE]: "", [RELAUNCHED_VARIABLE]: "" },
+      });
+      try {
+        const base = `http://127.0.0.1:${olla.port}`;
+        const status = (size: number) =>
+          fetch(`${base}/internal/health`, { headers: { "x-big": "b".repeat(size) } }).then(
+            async (r) => {
+              await r.body?.cancel();
+              return r.status;
+            },
+          );
+        assert.equal(await status(10_000), 200);
+        if (IS_BUN) {
+          assert.equal(await status(100_000), 200, "under max_header_size: served");
+          const over = await fetch(`${base}/internal/health`, {
+            headers: { "x-big": "b".repeat(250_000) },
+          });
+          assert.equal(over.status, 431);
+          assert.match(await over.text(), /max_header_size/, "olla-ts's own 431, in JSON");
+        }
+      } finally {
+        olla.signal("SIGTERM");
+        await olla.exited;
       }
     },
   );

@@ -1,12 +1,21 @@
 /**
+ * Settings Bun reads only when its process starts, and so olla-ts's relaunch on Bun.
+ *
  * How many upstream requests the runtime's fetch may have in flight at once. Bun's fetch
  * queues everything beyond `BUN_CONFIG_MAX_HTTP_REQUESTS` (256 by default): with 1,000
  * concurrent streams to one endpoint, p50 became 6 s, and health probes queued behind
- * proxied traffic timed out, marking healthy backends unhealthy. Bun reads the variable
- * only when the process starts (setting `process.env` later has no effect, measured on
- * Bun 1.4), so olla-ts on Bun relaunches itself once with the limit it needs when the
- * environment does not already give at least that (also as the single executable). Deno's
- * fetch has no such limit.
+ * proxied traffic timed out, marking healthy backends unhealthy.
+ *
+ * How large request headers may be. Bun's server answers 431 above 16 KiB (measured on
+ * Bun 1.4), well below `server.request_limits.max_header_size` (1 MiB by default, which
+ * olla-ts enforces itself with its own JSON 431); Bun's `--max-http-header-size` raises
+ * it. Deno's server refuses headers over 64 KiB with an empty 400 and has no setting.
+ *
+ * Bun reads both only when the process starts (setting `process.env` later has no
+ * effect, measured on Bun 1.4), so olla-ts on Bun relaunches itself once, with
+ * `BUN_CONFIG_MAX_HTTP_REQUESTS` and `BUN_OPTIONS=--max-http-header-size=...` (which the
+ * single executable honours too), unless the environment already gives at least both.
+ * Deno's fetch has no in-flight limit.
  *
  * The need: `proxy.max_upstream_connections`, or else the sum of every static endpoint's
  * `max_concurrent_requests` (an unlimited one counts {@linkcode UNLIMITED_SHARE}), plus
@@ -31,6 +40,10 @@ export const BACKGROUND_PER_ENDPOINT = 4;
 export const MIN_UPSTREAM_REQUESTS = 1_024;
 /** The most Bun accepts. */
 export const BUN_MAX_UPSTREAM_REQUESTS = 65_336;
+/** The environment variable Bun reads extra command-line options from. */
+export const BUN_OPTIONS_VARIABLE = "BUN_OPTIONS";
+/** Added to Bun's header limit: Bun counts the request line and line ends too. */
+const HEADER_SLACK_BYTES = 8 * 1024;
 
 /** Upstream requests olla-ts may need in flight at once under `config`. */
 export function upstreamRequestsNeeded(config: Config): number {
@@ -44,6 +57,15 @@ export function upstreamRequestsNeeded(config: Config): number {
 }
 
 /**
+ * The request-header limit to give Bun's server under `config`: twice `max_header_size`,
+ * so headers somewhat over the limit get olla-ts's own JSON 431 naming the key (only
+ * beyond twice does Bun answer its bare 431 first).
+ */
+export function bunHeaderLimit(config: Config): number {
+  return 2 * config.server.request_limits.max_header_size + HEADER_SLACK_BYTES;
+}
+
+/**
  * The environment to relaunch with, or `undefined` when this process already has what it
  * needs (or is itself the relaunched one).
  */
@@ -54,6 +76,13 @@ export function relaunchEnvironment(
   if (env(RELAUNCHED_VARIABLE)) return undefined;
   const needed = upstreamRequestsNeeded(config);
   const current = Number(env(BUN_LIMIT_VARIABLE) ?? 256);
-  if (Number.isFinite(current) && current >= needed) return undefined;
-  return { [BUN_LIMIT_VARIABLE]: String(needed), [RELAUNCHED_VARIABLE]: "1" };
+  const headerLimit = bunHeaderLimit(config);
+  const options = env(BUN_OPTIONS_VARIABLE) ?? "";
+  const givenHeaderLimit = Number(/--max-http-header-size[= ](\d+)/.exec(options)?.[1] ?? 0);
+  if (current >= needed && givenHeaderLimit >= headerLimit) return undefined;
+  return {
+    [BUN_LIMIT_VARIABLE]: String(Math.max(needed, Number.isFinite(current) ? current : 0)),
+    [BUN_OPTIONS_VARIABLE]: `${options} --max-http-header-size=${headerLimit}`.trim(),
+    [RELAUNCHED_VARIABLE]: "1",
+  };
 }
