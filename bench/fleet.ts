@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { freePort } from "./_ports.ts";
+import { freePort } from "./_process.ts";
 import { startSimEngine } from "./sim_engine.ts";
 
 const args = Deno.args;

@@ -18,7 +18,7 @@
  * @module
  */
 import pkg from "../package.json" with { type: "json" };
-import { freePort } from "./_ports.ts";
+import { freePort, NO_RELAUNCH } from "./_process.ts";
 
 const smoke = Deno.args.includes("--smoke");
 const SECONDS = smoke ? 1 : 4;
@@ -406,7 +406,7 @@ function startOlla(
   const child = new Deno.Command(command, {
     args: [...args, "-c", config],
     cwd: ROOT,
-    env: { OLLA_SERVER_PORT: String(port) },
+    env: { OLLA_SERVER_PORT: String(port), ...NO_RELAUNCH },
     stdout: "null",
     stderr: "piped",
   }).spawn();
@@ -658,6 +658,21 @@ const fleetTable = fleetRun.ok
   ? fleetRun.text.slice(Math.max(0, fleetRun.text.indexOf("Simulated fleet:"))).trim()
   : "(the simulated fleet run failed)";
 
+// A backend killed and restarted under a long mixed load (bench/soak.ts): its own table.
+console.log("soak");
+const soakRun = await output(deno, [
+  "run",
+  "-A",
+  "bench/soak.ts",
+  `--bun=${bun}`,
+  ...(smoke ? ["--smoke"] : []),
+]);
+// Its stderr (appended by output()) may carry runtime warnings: only the report is kept.
+const soakTable = soakRun.ok
+  ? soakRun.text.split("\n").filter((line) => /^(Soak:|Request bodies:|\||$)/.test(line))
+    .join("\n").trim()
+  : "(the soak run failed)";
+
 // --- verdicts ------------------------------------------------------------------------
 
 const byName = new Map(rows.map((row) => [row.name, row]));
@@ -880,6 +895,7 @@ if (!smoke) {
   await Deno.writeTextFile(`${dir}latest.md`, markdown);
   await quoteInReadme("bench:latest", markdown);
   await quoteInReadme("bench:fleet", fleetTable);
+  await quoteInReadme("bench:soak", soakTable);
 }
 console.log(markdown);
 
@@ -889,7 +905,10 @@ if (smoke) {
     !(row.throughput_rps > 0) || row.c1.p50_us === null || row.streams.completed === 0 ||
     (row.runtime !== "-" && row.cpu_us_per_request === null)
   );
-  if (missing.length > 0 || rows.length < 9 || !overhead.deno || !overhead.bun || !fleetRun.ok) {
+  if (
+    missing.length > 0 || rows.length < 9 || !overhead.deno || !overhead.bun || !fleetRun.ok ||
+    !soakRun.ok
+  ) {
     console.error(
       `bench smoke run failed: no numbers for ${missing.map((row) => row.name).join(", ")}`,
     );

@@ -76,7 +76,7 @@ export function buildService(yaml: string, options: BuildOptions = {}) {
     canConnect: options.canConnect,
     registrationStore: options.registrationStore,
     runtime: {
-      name: "test",
+      name: "Bun" in globalThis ? "bun" : "deno",
       version: "0",
       memory: () => ({ rss: 1, heapUsed: 1, heapTotal: 1, external: 0 }),
     },

@@ -556,7 +556,7 @@ describe("Olla's Prometheus metrics", () => {
     }
     assert.match(
       text,
-      /^olla_info\{version="[^"]+",commit="unknown",engine="olla",profile="auto",balancer="least-connections",runtime="test 0"\} 1$/m,
+      /^olla_info\{version="[^"]+",commit="unknown",engine="olla",profile="auto",balancer="least-connections",runtime="(deno|bun) 0"\} 1$/m,
     );
     assert.match(text, /^olla_endpoint_up\{endpoint="lmdeploy",status="healthy"\} 1$/m);
     assert.match(text, /^olla_endpoint_requests_total\{endpoint="lmdeploy"\} 1$/m);

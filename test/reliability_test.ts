@@ -427,3 +427,36 @@ describe("server.idle_timeout", () => {
     }
   });
 });
+
+describe("large request bodies", () => {
+  test("a 3 MB body reaches the backend byte for byte, also on failover, and is read once", async () => {
+    await withOllaAndFakes(
+      [{}, {}],
+      ([a, b]) =>
+        configYaml(
+          [
+            endpointYaml("first", a, "        priority: 200\n"),
+            endpointYaml("second", b, "        priority: 100\n"),
+          ],
+          "proxy:\n  load_balancer: priority\n",
+        ),
+      async (olla, [first, second]) => {
+        first.fault = "status:503";
+        const body = JSON.stringify({
+          model: FAKE_MODEL,
+          messages: [{ role: "user", content: "\u00e9".repeat(1_500_000) }],
+        });
+        const response = await post(olla, "/olla/lmdeploy/v1/chat/completions", body);
+        assert.equal(response.status, 200, await response.clone().text());
+        assert.equal(response.headers.get("x-olla-endpoint"), "second");
+        await response.body?.cancel();
+        const sent = (fake: FakeLmdeploy) =>
+          new TextDecoder().decode(
+            fake.requests.find((r) => r.path === "/v1/chat/completions")?.body,
+          );
+        assert.equal(sent(first), body, "the first attempt got the whole body");
+        assert.equal(sent(second), body, "the failover attempt got the same bytes");
+      },
+    );
+  });
+});

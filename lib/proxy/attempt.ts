@@ -24,6 +24,7 @@ import type { Bytes } from "./body_read.ts";
 import { replaceModel } from "./body_scan.ts";
 import { upstreamRequestHeaders } from "./headers.ts";
 import type { RequestRecord } from "./request_record.ts";
+import { uploadBody } from "./upload_body.ts";
 import type { PlanFor, UpstreamPlan } from "./upstream_plan.ts";
 
 import type { Clock } from "../clock.ts";
@@ -79,6 +80,8 @@ export interface AttemptDeps {
     /** `proxy.max_response_header_size`: a larger head is the endpoint's fault. */
     maxResponseHeaderBytes: number;
   };
+  /** Bodies at least this large are uploaded as a stream (upload_body.ts). */
+  streamUploadBytes: number;
 }
 
 /** One attempt in flight, as the answer stage needs it. */
@@ -223,10 +226,12 @@ export async function sendAttempt(
     response = await deps.fetch(`${endpoint.baseUrl}${path}`, {
       method: request.method,
       headers,
-      body: body && body.byteLength > 0 ? body : undefined,
+      body: uploadBody(body, deps.streamUploadBytes),
       signal: controller.signal,
       redirect: "manual",
-    });
+      // Required by the standard for a stream body; nothing for a buffer.
+      duplex: "half",
+    } as RequestInit);
   } catch (error) {
     headerTimer.cancel();
     watchdog.cancel();

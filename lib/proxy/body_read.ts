@@ -83,7 +83,10 @@ export async function readBody(request: Request, options: ReadBodyOptions): Prom
     // A declared length is enforced by the runtime's HTTP parser, so the native
     // arrayBuffer() (one copy, no per-chunk promises) is safe; chunked bodies are counted.
     if (declared !== null) {
-      return new Uint8Array(await Promise.race([request.arrayBuffer(), timeout]));
+      const exact = taken >= EXACT_READ_BYTES
+        ? await readExactly(request.body, taken, timeout)
+        : undefined;
+      return exact ?? new Uint8Array(await Promise.race([request.arrayBuffer(), timeout]));
     }
     return await readChunked(request.body.getReader(), maxBytes, timeout, budget);
   } catch (error) {
@@ -97,6 +100,44 @@ export async function readBody(request: Request, options: ReadBodyOptions): Prom
   } finally {
     deadline?.cancel();
   }
+}
+
+/**
+ * Declared bodies from this size on are read straight into one buffer of their length:
+ * Deno's arrayBuffer() holds about twice the body while it gathers it (measured on Deno
+ * 2.9: 311 MB for four 40 MB bodies, 175 MB read this way).
+ */
+const EXACT_READ_BYTES = 1 << 20;
+
+/**
+ * Reads a body of a known `length` into one buffer of that size, where the body is a byte
+ * stream (Deno); `undefined` where it is not (Bun, whose arrayBuffer() does not amplify:
+ * copying its chunks into place was measured at 2.8x against 1.6x).
+ */
+async function readExactly(
+  body: ReadableStream<Uint8Array>,
+  length: number,
+  timeout: Promise<never>,
+): Promise<Bytes | undefined> {
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = body.getReader({ mode: "byob" });
+  } catch {
+    return undefined;
+  }
+  let buffer = new ArrayBuffer(length);
+  let offset = 0;
+  while (offset < length) {
+    const view = new Uint8Array(buffer, offset, Math.min(length - offset, 1 << 20));
+    const { done, value } = await Promise.race([reader.read(view), timeout]);
+    if (done || !value) break;
+    // The read handed the buffer over and back: keep the one it returned.
+    buffer = value.buffer as ArrayBuffer;
+    offset += value.byteLength;
+  }
+  reader.releaseLock();
+  if (offset < length) throw new RangeError(`body ended after ${offset} of ${length} bytes`);
+  return new Uint8Array(buffer);
 }
 
 async function readChunked(

@@ -41,6 +41,8 @@ export interface ProxyDeps {
   redact?: (text: string) => string;
   /** Streams in flight, for shutdown to end. */
   live?: LiveStreams;
+  /** Bodies at least this large are uploaded as a stream (upload_body.ts). @default {Infinity} */
+  streamUploadBytes?: number;
   proxy: Pick<
     Config["proxy"],
     | "max_retries"
@@ -80,6 +82,7 @@ export class Proxy {
       deadlines,
       fetch,
       canConnect,
+      streamUploadBytes: deps.streamUploadBytes ?? Infinity,
       timeouts: {
         connectionMs: proxy.connection_timeout,
         responseHeaderMs: proxy.response_header_timeout,

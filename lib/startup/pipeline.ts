@@ -13,6 +13,7 @@ import type { Config } from "../config/schema.ts";
 import { configuredSecrets, createRedactor } from "../observability/redact.ts";
 import type { ProfileSet } from "../profiles/profile.ts";
 import { BodyBudget } from "../proxy/body_budget.ts";
+import { DENO_STREAM_UPLOAD_BYTES } from "../proxy/upload_body.ts";
 import { Dispatcher } from "../proxy/dispatch.ts";
 import { estimatedLoad, isFresh } from "../registry/engine_loads.ts";
 import type { LoadSignals } from "../routing/load_balancers.ts";
@@ -66,6 +67,7 @@ export function buildPipeline(
   const proxy = new Proxy({
     redact,
     live: state.liveStreams,
+    streamUploadBytes: deps.runtime.name === "deno" ? DENO_STREAM_UPLOAD_BYTES : Infinity,
     registry,
     deadlines,
     balancer: createBalancer(config.proxy.load_balancer, {
