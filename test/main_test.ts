@@ -79,6 +79,30 @@ describe("main.ts command line", () => {
     assert.doesNotMatch(stdout, /listening/);
   });
 
+  test("a taken port exits 1 with one plain line, even against another olla-ts on this runtime", async () => {
+    const first = await startOlla({ config: "server:\n  host: 127.0.0.1\n  port: 0\n" });
+    try {
+      const file = await tempFile(
+        "taken.yaml",
+        `server:\n  host: 127.0.0.1\n  port: ${first.port}\n`,
+      );
+      const { code, stderr, stdout } = await runOlla(["--config", file]);
+      assert.equal(code, 1, "the second instance does not share the port");
+      assert.equal(stderr, `Cannot listen on 127.0.0.1:${first.port}: address already in use\n`);
+      assert.doesNotMatch(stdout, /listening/);
+    } finally {
+      first.signal("SIGTERM");
+      await first.exited;
+    }
+  });
+
+  test("a host that is not this machine's exits 1 with one plain line", async () => {
+    const file = await tempFile("bad-host.yaml", "server:\n  host: 10.255.255.254\n  port: 0\n");
+    const { code, stderr } = await runOlla(["--config", file]);
+    assert.equal(code, 1);
+    assert.equal(stderr, "Cannot listen on 10.255.255.254:0: no such address on this host\n");
+  });
+
   test("a missing --config file exits 1", async () => {
     const { code, stderr } = await runOlla(["--config", "/nonexistent/olla.yaml"]);
     assert.equal(code, 1);
@@ -152,6 +176,11 @@ describe("main.ts serving", () => {
       assert.equal(response.status, 200);
       assert.ok(olla.logs.some((log) => log.mode === "deno serve"));
       await assert.rejects(fetch(`http://127.0.0.1:${configPort}/internal/health`));
+      const warning = olla.logs.find((log) =>
+        log.msg === "server.host and server.port are not used under deno serve"
+      );
+      assert.equal(warning?.configured, `127.0.0.1:${configPort}`);
+      assert.equal(warning?.listening, `127.0.0.1:${olla.port}`);
     } finally {
       olla.signal("SIGTERM");
       assert.equal((await olla.exited).code, 0);

@@ -80,7 +80,9 @@ describe("observability", () => {
           urlB,
           `        auth: { type: basic, username: admin, password: ${SECRETS[2]} }\n`,
         ),
-        endpointYaml("gpu-down", "http://127.0.0.1:1"),
+        // Another type, so the unknown models sent to /olla/lmdeploy/ below are 404s (an
+        // undiscovered LMDeploy endpoint would make them "not now", 503s).
+        endpointYaml("gpu-down", "http://127.0.0.1:1").replace("type: lmdeploy", "type: vllm"),
       ]));
     ({ olla } = fleet);
     // Real traffic for the checks below.

@@ -55,8 +55,11 @@ export interface SelectOptions {
  * - A model listed by some endpoint in scope: those endpoints (`model_found`); when none
  *   of them can take traffic now, `model_unavailable` (503) unless the fallback is `all`.
  * - A model no endpoint lists: endpoints whose models are not discovered yet may have it
- *   (`model_not_yet_discovered`); otherwise `model_not_found` (404), unless `optimistic`
- *   or `discovery` with fallback `all` sends it to any routable endpoint.
+ *   (`model_not_yet_discovered`), unless `optimistic` or `discovery` with fallback `all`
+ *   sends it to any routable endpoint. With none of those routable, an endpoint in scope
+ *   not discovered yet (down or still starting) makes it `model_endpoints_unavailable`
+ *   (503 naming them); only when every endpoint's list is known and lacks the model is
+ *   it `model_not_found` (404).
  */
 export function selectCandidates(options: SelectOptions): Selection {
   const { registry, scope, model, strategy, aliases, now } = options;
@@ -110,5 +113,12 @@ export function selectCandidates(options: SelectOptions): Selection {
   const undiscovered = scope.filter((endpoint) => endpoint.models === undefined);
   if (undiscovered.some(routable)) return make("routed", "model_not_yet_discovered", undiscovered);
   if (fallbackAll) return make("fallback", "model_not_found_all_fallback", scope);
+  // Not discovered yet and not routable (down from the start, still starting): it may
+  // serve the model once up, so the honest answer is "not now" (503 naming it), not
+  // "nowhere" (404). An endpoint whose list is known and lacks the model does not count,
+  // even while it is down: a mistyped model must not become a 503 that SDKs retry.
+  if (undiscovered.length > 0) {
+    return { ...make("rejected", "model_endpoints_unavailable", undiscovered), candidates: [] };
+  }
   return make("rejected", "model_not_found", [], () => model, false);
 }

@@ -160,17 +160,21 @@ export class RateLimiter {
       entry[1] !== undefined
     );
     if (applied.length === 0) return { allowed: true, headers: {} };
-    // Check every bucket before taking from any, so a refusal costs no tokens.
+    // Check every bucket before taking from any, so a refusal costs no tokens. Of several
+    // empty buckets the one that refills last is the one holding the client back: its
+    // numbers are the ones the client can act on.
+    let refusing: { scope: string; bucket: TokenBucket; wait: number } | undefined;
     for (const [scope, bucket] of applied) {
       const wait = bucket.msUntilToken(now);
-      if (wait > 0) {
-        return {
-          allowed: false,
-          headers: this.#headers(bucket, now),
-          retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)),
-          scope,
-        };
-      }
+      if (wait > 0 && wait > (refusing?.wait ?? 0)) refusing = { scope, bucket, wait };
+    }
+    if (refusing) {
+      return {
+        allowed: false,
+        headers: this.#headers(refusing.bucket, now),
+        retryAfterSeconds: Math.max(1, Math.ceil(refusing.wait / 1000)),
+        scope: refusing.scope,
+      };
     }
     for (const [, bucket] of applied) bucket.take(now);
     const tightest =

@@ -45,6 +45,17 @@ export function logStartup(
     }:${server.port}`,
     mode: server.ownsListener ? "standalone" : "deno serve",
   });
+  const configured = config.server;
+  if (
+    !server.ownsListener &&
+    (configured.port !== server.port || !sameHost(configured.host, server.hostname))
+  ) {
+    logger.warn("server.host and server.port are not used under deno serve", {
+      configured: `${configured.host}:${configured.port}`,
+      listening: `${server.hostname}:${server.port}`,
+      hint: "deno serve listens where its --host and --port flags say (default 0.0.0.0:8000)",
+    });
+  }
   for (const endpoint of config.discovery.static.endpoints) {
     logger.info("endpoint", {
       name: endpoint.name,
@@ -54,6 +65,12 @@ export function logStartup(
       weight: endpoint.weight,
     });
   }
+}
+
+/** Whether a configured host names the address bound (`localhost` is either loopback). */
+function sameHost(configured: string, bound: string): boolean {
+  if (configured === bound) return true;
+  return configured === "localhost" && (bound === "127.0.0.1" || bound === "::1");
 }
 
 /** What graceful shutdown stops, besides the server. */

@@ -162,6 +162,37 @@ export function withParsableUrl(request: Request): Request {
   }
 }
 
+/**
+ * Why the server cannot listen, in words (Deno's error names and Bun's codes both), or
+ * `undefined` for an error that is not about the address.
+ */
+export function listenFailure(error: unknown): string | undefined {
+  const text = `${(error as { code?: string })?.code ?? ""} ${
+    (error as { name?: string })?.name ?? ""
+  } ${String(error)}`;
+  if (/EADDRINUSE|AddrInUse|in use/i.test(text)) return "address already in use";
+  if (/EACCES|PermissionDenied|permission denied/i.test(text)) return "permission denied";
+  if (
+    /EADDRNOTAVAIL|AddrNotAvailable|not available|ENOTFOUND|EAI_|getaddrinfo|lookup address|EINVAL/i
+      .test(text)
+  ) {
+    return "no such address on this host";
+  }
+  return undefined;
+}
+
+/**
+ * Ends the process when the server cannot listen: one line on stderr, exit 1 (no stack
+ * trace: the address and the reason are all an operator needs). Other errors propagate.
+ */
+export function exitIfCannotListen(error: unknown, hostname: string, port: number): void {
+  const reason = listenFailure(error);
+  if (reason === undefined) return;
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  process.stderr.write(`Cannot listen on ${host}:${port}: ${reason}\n`);
+  process.exit(1);
+}
+
 /** The file, memory and TCP parts of a runtime, the same on Deno and Bun. */
 export function sharedFileAndProcessApis() {
   return {

@@ -7,7 +7,12 @@
  */
 import { spawn } from "node:child_process";
 import process from "node:process";
-import { type Runtime, sharedFileAndProcessApis, withParsableUrl } from "./runtime_api.ts";
+import {
+  exitIfCannotListen,
+  type Runtime,
+  sharedFileAndProcessApis,
+  withParsableUrl,
+} from "./runtime_api.ts";
 
 // Minimal local shapes of the Bun APIs used here, so type checking needs no Bun types
 // (the approach oak's http_server_bun.ts takes).
@@ -28,6 +33,7 @@ export interface BunGlobal {
     hostname: string;
     port: number;
     idleTimeout: number;
+    reusePort: boolean;
     maxRequestBodySize: number;
     development: boolean;
     fetch(request: Request, server: BunServer): Response | Promise<Response>;
@@ -96,26 +102,38 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
     },
     serve({ hostname, port, fetch, maxRequestBodySize, idleTimeoutMs }) {
       const idleSeconds = bunIdleSeconds(idleTimeoutMs);
-      const server = bun.serve({
-        hostname,
-        port,
-        // Keep-alive connections idle this long are closed (server.idle_timeout). While a
-        // request is being answered its connection has no idle timeout: an SSE stream may
-        // stay silent while the engine prefills a long prompt, and a non-streamed answer
-        // sends nothing until it is done; olla-ts bounds those itself (proxy.read_timeout,
-        // proxy.response_timeout). Neither setting governs a request whose headers are
-        // incomplete: Bun drops those after about 12 s in any case (measured on Bun 1.4).
-        idleTimeout: idleSeconds,
-        maxRequestBodySize,
-        development: false,
-        fetch(request, srv) {
-          srv.timeout(request, 0);
-          return fetch(withParsableUrl(request), {
-            remoteAddr: srv.requestIP(request)?.address ?? "",
-            onFinished: () => srv.timeout(request, idleSeconds),
-          });
-        },
-      });
+      let server: BunServer;
+      try {
+        server = listen();
+      } catch (error) {
+        exitIfCannotListen(error, hostname, port);
+        throw error;
+      }
+      function listen(): BunServer {
+        return bun.serve({
+          hostname,
+          port,
+          // Never share the port with another process (Bun's default on Linux lets a second
+          // olla-ts on a taken port start silently and split the traffic).
+          reusePort: false,
+          // Keep-alive connections idle this long are closed (server.idle_timeout). While a
+          // request is being answered its connection has no idle timeout: an SSE stream may
+          // stay silent while the engine prefills a long prompt, and a non-streamed answer
+          // sends nothing until it is done; olla-ts bounds those itself (proxy.read_timeout,
+          // proxy.response_timeout). Neither setting governs a request whose headers are
+          // incomplete: Bun drops those after about 12 s in any case (measured on Bun 1.4).
+          idleTimeout: idleSeconds,
+          maxRequestBodySize,
+          development: false,
+          fetch(request, srv) {
+            srv.timeout(request, 0);
+            return fetch(withParsableUrl(request), {
+              remoteAddr: srv.requestIP(request)?.address ?? "",
+              onFinished: () => srv.timeout(request, idleSeconds),
+            });
+          },
+        });
+      }
       // Bun serves a default export that has `fetch` by itself (printing a banner on
       // stdout) unless that export is a Server, so main.ts exports the server it started.
       return {

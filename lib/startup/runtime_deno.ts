@@ -6,6 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import {
+  exitIfCannotListen,
   type RunningServer,
   type Runtime,
   type ServeEntry,
@@ -129,7 +130,12 @@ export function createDenoRuntime(): Runtime {
             setTimeout(() => relisten(onPort), RELISTEN_DELAY_MS);
           }
         };
-        listen(port, true);
+        try {
+          listen(port, true);
+        } catch (error) {
+          exitIfCannotListen(error, hostname, port);
+          throw error;
+        }
       });
       // `deno run` warns "did you mean to run deno serve?" when the main module's default
       // export has an own `fetch`; an inherited one keeps the export usable without it.
