@@ -1,10 +1,23 @@
 /**
  * What an operator and their clients see when something is not right: an honest 503
- * while a backend is down or undiscovered (404 only for a model nobody serves).
+ * while a backend is down or undiscovered (404 only for a model nobody serves), a scraper
+ * the API's rate limit never throttles, and log levels that pick out what needs a look.
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { chat, configYaml, endpointYaml, startOlla, until, withOllaAndFakes } from "./_harness.ts";
+import OpenAI from "openai";
+import {
+  chat,
+  configYaml,
+  endpointYaml,
+  FAKE_MODEL,
+  post,
+  startOlla,
+  until,
+  withOllaAndFakes,
+} from "./_harness.ts";
+import { accessLevel } from "../lib/observability/access_log.ts";
+import { RequestRecord } from "../lib/proxy/request_record.ts";
 
 describe("unknown model versus unavailable endpoints", () => {
   test("with the only LMDeploy endpoint down since startup, a chat is a 503 naming it, not a 404", async () => {
@@ -77,6 +90,108 @@ describe("the operator's own scraper", () => {
           "the bucket that applied, as configured",
         );
         await api.body?.cancel();
+      },
+    );
+  });
+});
+
+describe("log levels", () => {
+  const accessOf = (logs: Record<string, unknown>[], id: string | null) =>
+    logs.find((log) => log.msg === "access" && log.request_id === id);
+
+  test("access lines: info when fine, warn for upstream faults and broken streams; debug shows routing and probes", async () => {
+    await withOllaAndFakes([{}], ([url]) => configYaml([endpointYaml("gpu", url)]), async (
+      olla,
+    ) => {
+      const ok = await chat(olla);
+      await ok.text();
+      const failing = await chat(olla, {}, { "x-fake-fault": "status:500" });
+      await failing.text();
+      const broken = await chat(olla, { stream: true }, {
+        "x-fake-fault": "midstream-error",
+        "x-fake-tokens": "2",
+      });
+      await broken.text();
+      const unknown = await chat(olla, { model: "no-such-model" });
+      await unknown.text();
+      await until(() => olla.logs.filter((log) => log.msg === "access").length >= 4);
+      const level = (response: Response) =>
+        accessOf(olla.logs, response.headers.get("x-olla-request-id"))?.level;
+      assert.equal(level(ok), "info");
+      assert.equal(level(failing), "warn", "a backend's 5xx");
+      assert.equal(level(broken), "warn", "a stream ended by an error event");
+      assert.equal(level(unknown), "info", "a client's mistake");
+      assert.ok(olla.logs.some((log) => log.msg === "routed" && log.level === "debug"));
+      assert.ok(olla.logs.some((log) => log.msg === "probe" && log.endpoint === "gpu"));
+    });
+  });
+
+  test("an error of olla-ts's own is logged at error", () => {
+    const record = new RequestRecord("r1", "POST", "127.0.0.1", 0, "/x");
+    record.status = 500;
+    record.error = { fault: "proxy", code: "internal_error", message: "bug" };
+    assert.equal(accessLevel(record), "error");
+    record.error = undefined;
+    record.status = 200;
+    record.outcome = "shutdown";
+    assert.equal(accessLevel(record), "warn");
+  });
+});
+
+describe("404s that say what to do", () => {
+  test("models.retrieve() with a slash in the id works through the OpenAI SDK, on both route families", async () => {
+    await withOllaAndFakes(
+      [{}],
+      ([url]) => configYaml([endpointYaml("gpu", url)]),
+      async (olla) => {
+        for (const base of ["/olla/lmdeploy/v1", "/olla/openai/v1"]) {
+          const client = new OpenAI({
+            baseURL: `${olla.url}${base}`,
+            apiKey: "unused",
+            maxRetries: 0,
+          });
+          const model = await client.models.retrieve(FAKE_MODEL);
+          assert.equal(model.id, FAKE_MODEL, base);
+          assert.equal(model.object, "model");
+        }
+        const plain = await fetch(`${olla.url}/olla/lmdeploy/v1/models/${FAKE_MODEL}`);
+        assert.equal((await plain.json()).id, FAKE_MODEL, "the slash sent as it is");
+        const traversal = await fetch(
+          `${olla.url}/olla/lmdeploy/v1/models/..%2F..%2F..%2Finternal%2Fstatus`,
+        );
+        assert.equal(traversal.status, 404, "an encoded dot segment is only a model id");
+        await traversal.body?.cancel();
+      },
+    );
+  });
+
+  test("an unknown model names the closest ids served and where they are listed", async () => {
+    await withOllaAndFakes(
+      [{}],
+      ([url]) => configYaml([endpointYaml("gpu", url)]),
+      async (olla) => {
+        const response = await chat(olla, { model: "internlm/internlm2_5-7b" });
+        assert.equal(response.status, 404);
+        const { error } = await response.json();
+        assert.match(error.message, /did you mean 'internlm\/internlm2_5-7b-chat'\?/);
+        assert.match(error.message, /GET \/olla\/lmdeploy\/v1\/models lists/);
+      },
+    );
+  });
+
+  test("a root /v1/ path names the prefixed base URLs; an unknown provider lists the configured ones", async () => {
+    await withOllaAndFakes(
+      [{}],
+      ([url]) => configYaml([endpointYaml("gpu", url)]),
+      async (olla) => {
+        const root = await post(olla, "/v1/chat/completions", { model: FAKE_MODEL, messages: [] });
+        assert.equal(root.status, 404);
+        const rootMessage = (await root.json()).error.message;
+        assert.match(rootMessage, /\/olla\/openai\/v1/);
+        assert.match(rootMessage, /\/olla\/lmdeploy\/v1/);
+        const unknown = await fetch(`${olla.url}/olla/nope/v1/models`);
+        assert.equal(unknown.status, 404);
+        assert.match((await unknown.json()).error.message, /\/olla\/lmdeploy\//);
       },
     );
   });

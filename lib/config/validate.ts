@@ -8,7 +8,7 @@ import { AUTO_TYPE } from "./endpoints.ts";
 import type { Config } from "./schema.ts";
 import { parseCidr } from "../cidr.ts";
 import type { ParseContext, Path } from "../schema/spec.ts";
-import { nearestKey } from "../schema/suggest.ts";
+import { nearestKey } from "../suggest.ts";
 
 /** Cross-field checks the schema cannot express. */
 export function validate(

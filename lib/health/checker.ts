@@ -149,6 +149,14 @@ export class HealthChecker {
     const previous = endpoint.status;
     const result = await probeEndpoint(endpoint, { fetch, clock });
     const { recovered } = registry.applyProbe(name, result);
+    if (logger.enabled("debug")) {
+      logger.debug("probe", {
+        endpoint: name,
+        status: result.status,
+        latency_ms: Math.round(result.latencyMs),
+        error: result.error,
+      });
+    }
     const delay = nextProbeDelay({
       intervalMs: endpoint.config.check_interval,
       consecutiveFailures: endpoint.consecutiveProbeFailures,

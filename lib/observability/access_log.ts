@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Logger } from "../log.ts";
+import type { Logger, LogLevel } from "../log.ts";
 import type { RequestRecord } from "../proxy/request_record.ts";
 import { NAME } from "../version.ts";
 
@@ -39,6 +39,25 @@ const KEYS = [
   "error",
 ] as const;
 
+/**
+ * The level of a request's access line, so that `logging.level: warn` keeps exactly the
+ * requests worth a look: `error` for olla-ts's own faults; `warn` for upstream faults,
+ * any 5xx, and answers that ended early or badly (an error event in the stream, from the
+ * backend or from olla-ts; a timeout; a cut at shutdown); `info` otherwise (client errors included: they are the
+ * client's business, and a scan would flood the log).
+ */
+export function accessLevel(record: RequestRecord): LogLevel {
+  const fault = record.fault;
+  if (fault === "proxy") return "error";
+  if (fault === "upstream" || record.status >= 500) return "warn";
+  const outcome = record.outcome;
+  if (outcome !== undefined && outcome !== "complete" && outcome !== "client_cancelled") {
+    return "warn";
+  }
+  // The backend's own error event inside a stream it otherwise ended properly.
+  return record.usage?.errorEvent ? "warn" : "info";
+}
+
 function round(value: number | undefined): number | undefined {
   return value === undefined ? undefined : Math.round(value * 1000) / 1000;
 }
@@ -56,7 +75,7 @@ export function logAccess(
 ): void {
   const usage = record.usage;
   const failovers = record.failovers;
-  logger.logFixed("info", "access", KEYS, [
+  logger.logFixed(accessLevel(record), "access", KEYS, [
     NAME,
     record.id,
     record.clientIp,

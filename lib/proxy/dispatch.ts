@@ -78,6 +78,8 @@ export interface DispatchRequest {
   direct?: EndpointView;
   /** For a model no endpoint in scope serves: a better answer than 404, if there is one. */
   explainUnknownModel?: (model: string) => OllaError | undefined;
+  /** Where this route lists its models, for the unknown-model 404's hint. */
+  modelListPath?: string;
   forwarding: { clientIp: string; proto: string; host: string | null };
   /** A lower body limit than `server.request_limits.max_body_size` (the Anthropic route's). */
   maxBodyBytes?: number;
@@ -165,6 +167,7 @@ export class Dispatcher {
         now: clock.now(),
         isWaking: (name) => this.#deps.wake.isWaking(name),
         explainUnknownModel: target.explainUnknownModel,
+        modelListPath: target.modelListPath,
       });
     }
 

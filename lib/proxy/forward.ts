@@ -120,6 +120,16 @@ export class Proxy {
       const endpoint = this.#pick(request, tried);
       if (!endpoint) break;
       tried.add(endpoint.name);
+      if (logger.enabled("debug")) {
+        logger.debug("routed", {
+          request_id: record.id,
+          endpoint: endpoint.name,
+          balancer: balancer.name,
+          routing: `${selection.routing.decision}:${selection.routing.reason}`,
+          candidates: selection.candidates.map((candidate) => candidate.name).join(","),
+          attempt: tried.size,
+        });
+      }
       let result = await sendAttempt(this.#attempts, endpoint, request, deadline, false);
       if (result.kind === "retry_same") {
         logger.debug("retrying on a fresh connection", {

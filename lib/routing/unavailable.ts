@@ -1,6 +1,7 @@
 /**
  * Why nothing can serve a request, in words a client can act on: a 404 for a model no
- * endpoint in scope serves (or the scope's own explanation, such as "use pooling"), or a
+ * endpoint in scope serves, naming the closest model ids served and where they are listed
+ * (or the scope's own explanation, such as "use pooling"), or a
  * 503 naming each endpoint's state, with a `Retry-After` from the soonest of their
  * breaker cooldowns, rate limits and next probes. Pure: it reads the selection and the
  * endpoints' state at `now`.
@@ -9,6 +10,7 @@
  */
 import type { Selection } from "./candidates.ts";
 import { OllaError } from "../errors.ts";
+import { nearestNames } from "../suggest.ts";
 import type { EndpointView } from "../registry/endpoint.ts";
 
 /** What {@linkcode explainUnavailable} reads. */
@@ -24,6 +26,8 @@ export interface UnavailableInput {
   isWaking: (name: string) => boolean;
   /** For a model no endpoint in scope serves: a better answer than 404, if there is one. */
   explainUnknownModel?: (model: string) => OllaError | undefined;
+  /** Where this route lists its models (`/olla/lmdeploy/v1/models`), for the 404's hint. */
+  modelListPath?: string;
 }
 
 /** The 404 or 503 for a request nothing can serve, with the reason and a `Retry-After`. */
@@ -32,11 +36,23 @@ export function explainUnavailable(input: UnavailableInput): OllaError {
   if (!selection.known && model !== undefined) {
     const explained = input.explainUnknownModel?.(model);
     if (explained) return explained;
-    return new OllaError(404, `The model '${model}' is not served by any ${scopeLabel} endpoint`, {
-      code: "model_not_found",
-      fault: "client",
-      param: "model",
-    });
+    const served = input.scope.flatMap((endpoint) => [...(endpoint.models?.keys() ?? [])]);
+    const nearest = nearestNames(model, new Set(served));
+    const hint = (nearest.length > 0
+      ? `; did you mean ${
+        nearest.map((name) => `'${name}'`).join(" or ")
+      }?`
+      : "") +
+      (input.modelListPath ? ` (GET ${input.modelListPath} lists the models served)` : "");
+    return new OllaError(
+      404,
+      `The model '${model}' is not served by any ${scopeLabel} endpoint${hint}`,
+      {
+        code: "model_not_found",
+        fault: "client",
+        param: "model",
+      },
+    );
   }
   const unavailable = selection.unavailable.length > 0 ? selection.unavailable : input.scope;
   const waits = unavailable.map((endpoint) =>

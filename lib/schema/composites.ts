@@ -13,7 +13,7 @@ import {
   type Spec,
   type SpecType,
 } from "./spec.ts";
-import { nearestKey } from "./suggest.ts";
+import { nearestKey } from "../suggest.ts";
 
 /** A spec's environment variables as a list. */
 export function envNames(env: string | readonly string[] | undefined): readonly string[] {

@@ -5,7 +5,7 @@
  * @module
  */
 import { type CommonOptions, describe, type Spec } from "./spec.ts";
-import { nearestKey } from "./suggest.ts";
+import { nearestKey } from "../suggest.ts";
 import { formatDuration, parseDuration, parseSize } from "./units.ts";
 
 function scalarSpec<T>(

@@ -79,14 +79,15 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", anthropicRoutes(deps));
   app.route("/", providerRoutes(deps));
 
-  app.notFound((c) =>
-    errorResponse(
-      new OllaError(404, `No route for ${c.req.method} ${splitTarget(c.req.url).path}`, {
+  app.notFound((c) => {
+    const path = splitTarget(c.req.url).path;
+    return errorResponse(
+      new OllaError(404, `No route for ${c.req.method} ${path}${rootHint(path)}`, {
         code: "route_not_found",
         fault: "client",
       }),
-    )
-  );
+    );
+  });
   app.onError((error, c) => {
     if (!(error instanceof OllaError)) {
       deps.logger.error("unhandled error", {
@@ -97,4 +98,17 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return errorResponse(error);
   });
   return app;
+}
+
+/**
+ * For an OpenAI or Anthropic path at the root (a client whose base URL lacks olla-ts's
+ * prefix): where that API lives here. `server.root_v1_routes` answers `/v1/...` itself.
+ */
+function rootHint(path: string): string {
+  if (path.startsWith("/v1/messages")) {
+    return "; Anthropic clients use the base URL /olla/anthropic";
+  }
+  if (!path.startsWith("/v1/")) return "";
+  return "; OpenAI clients use the base URL /olla/openai/v1 (any OpenAI-compatible backend) or " +
+    "/olla/lmdeploy/v1 (LMDeploy), or set server.root_v1_routes: true to serve /v1/ here";
 }

@@ -1,13 +1,15 @@
 /**
  * Answers olla-ts gives from its own view of the endpoints instead of asking one: an
- * LMDeploy-shaped `/health` and `/is_sleeping` over a scope of endpoints, and the model
- * cards a scope can serve now.
+ * LMDeploy-shaped `/health` and `/is_sleeping` over a scope of endpoints, the model
+ * cards a scope can serve now, and one of them by id (OpenAI's `models.retrieve`).
  *
  * @module
  */
-import type { ModelCard } from "../../profiles/model_lists.ts";
+import { OllaError } from "../../errors.ts";
+import { type ModelCard, openAiModel } from "../../profiles/model_lists.ts";
 import type { EndpointView } from "../../registry/endpoint.ts";
 import { isLive, isRoutable, isWakeable } from "../../registry/endpoint_state.ts";
+import { nearestNames } from "../../suggest.ts";
 
 /** `/health` answered from olla-ts's view, in LMDeploy v0.14+'s `{status, message}` shape. */
 export function healthAnswer(
@@ -74,4 +76,38 @@ export function servableCards(
     }
   }
   return [...seen.values()];
+}
+
+/**
+ * `GET <list>/{id}` answered from the cards: OpenAI's model object. The id is the rest of
+ * the path as sent, `/` in it sent as it is or as `%2F` (the OpenAI SDK encodes it). It is
+ * only ever looked up, never forwarded, so an encoded dot segment cannot leave the route;
+ * a 404 names the closest ids and `listPath`.
+ *
+ * @throws {OllaError} 400 for invalid percent-encoding, 404 for an id not served.
+ */
+export function retrievedModel(
+  encodedId: string,
+  cards: readonly ModelCard[],
+  listPath: string,
+): Response {
+  let id: string;
+  try {
+    id = decodeURIComponent(encodedId);
+  } catch {
+    throw new OllaError(400, "The model id in the path is not valid percent-encoding", {
+      code: "invalid_path",
+      fault: "client",
+    });
+  }
+  const card = cards.find((candidate) => candidate.id === id);
+  if (card) return Response.json(openAiModel(card, "olla"));
+  const nearest = nearestNames(id, cards.map((candidate) => candidate.id));
+  throw new OllaError(
+    404,
+    `The model '${id}' is not served here${
+      nearest.length > 0 ? `; did you mean ${nearest.map((name) => `'${name}'`).join(" or ")}?` : ""
+    } (GET ${listPath} lists the models served)`,
+    { code: "model_not_found", fault: "client", param: "model" },
+  );
 }

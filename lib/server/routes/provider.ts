@@ -8,7 +8,7 @@
  * @module
  */
 import { type Context, Hono } from "hono";
-import { healthAnswer, servableCards, sleepAnswer } from "./local_answers.ts";
+import { healthAnswer, retrievedModel, servableCards, sleepAnswer } from "./local_answers.ts";
 import { assertForwardable, methodNotAllowed, refusal, subPath } from "./route_checks.ts";
 import type { AppEnv } from "../app_env.ts";
 import type { RateGate } from "../rate_gate.ts";
@@ -80,12 +80,31 @@ function providerHandler(deps: ProviderRouteDeps) {
     const prefix = c.req.param("prefix") ?? "";
     const profile = deps.profiles.forPrefix(prefix);
     if (!profile) {
-      throw new OllaError(404, `Unknown provider "${prefix}" in /olla/${prefix}/`, {
+      const configured = [
+        ...new Set(deps.registry.endpoints.flatMap((endpoint) => endpoint.profile.prefixes)),
+      ];
+      const known = configured.length > 0
+        ? `; the configured endpoints are served under ${
+          configured.map((name) => `/olla/${name}/`).join(", ")
+        } and /olla/openai/`
+        : "; no endpoints are configured";
+      throw new OllaError(404, `Unknown provider "${prefix}" in /olla/${prefix}/${known}`, {
         code: "provider_not_found",
         fault: "client",
       });
     }
     const url = splitTarget(c.req.url);
+    const scope = deps.registry.endpoints.filter((endpoint) => endpoint.profile === profile);
+    const listRule = profile.routes.find((route) =>
+      route.action === "models" && route.path.endsWith("v1/models")
+    );
+    const listPath = listRule ? `/olla/${prefix}/${listRule.path}` : undefined;
+    // Before the path checks: a model id may hold an encoded `/`, and is never forwarded.
+    if (listPath && c.req.method === "GET" && url.path.startsWith(`${listPath}/`)) {
+      c.set("route", { template: `${listPath}/{id}`, backendType: profile.name });
+      const cards = servableCards(scope, deps.wakeOnDemand, deps.registry.now());
+      return retrievedModel(url.path.slice(listPath.length + 1), cards, listPath);
+    }
     const path = subPath(url.path, prefix);
     assertForwardable(path, url.search);
     const rule = findRule(profile, path);
@@ -101,7 +120,6 @@ function providerHandler(deps: ProviderRouteDeps) {
       );
     }
     if (!rule.methods.includes(c.req.method)) throw methodNotAllowed(rule.methods, c.req.method);
-    const scope = deps.registry.endpoints.filter((endpoint) => endpoint.profile === profile);
     const now = deps.registry.now();
     switch (rule.action) {
       case "health":
@@ -138,6 +156,7 @@ function providerHandler(deps: ProviderRouteDeps) {
           upstreamPath: `/${path}${url.search}`,
           forwarding: forwardingOf(c, url.proto),
           direct,
+          modelListPath: listPath,
         });
       }
     }

@@ -11,7 +11,7 @@
  * @module
  */
 import { type Context, Hono } from "hono";
-import { servableCards } from "./local_answers.ts";
+import { retrievedModel, servableCards } from "./local_answers.ts";
 import { forwardingOf, type ProviderRouteDeps } from "./provider.ts";
 import { assertForwardable, methodNotAllowed, pathAfter, refusal } from "./route_checks.ts";
 import type { AppEnv } from "../app_env.ts";
@@ -66,8 +66,16 @@ function unifiedHandler(deps: ProviderRouteDeps) {
   return async function unifiedRoute(c: Context<AppEnv>): Promise<Response> {
     const url = splitTarget(c.req.url);
     const base = baseOf(url.path);
-    const path = pathAfter(url.path, base);
     const compatible = deps.profiles.all.filter((profile) => profile.openaiCompatible);
+    const listPath = `${base}/v1/models`;
+    // Before the path checks: a model id may hold an encoded `/`, and is never forwarded.
+    if (c.req.method === "GET" && url.path.startsWith(`${listPath}/`)) {
+      c.set("route", { template: `${listPath}/{id}` });
+      const scope = deps.registry.endpoints.filter((endpoint) => endpoint.profile.openaiCompatible);
+      const cards = servableCards(scope, deps.wakeOnDemand, deps.registry.now());
+      return retrievedModel(url.path.slice(listPath.length + 1), cards, listPath);
+    }
+    const path = pathAfter(url.path, base);
 
     if (path === "v1/models" && c.req.method === "GET") {
       c.set("route", { template: `${base}/v1/models` });
@@ -107,6 +115,7 @@ function unifiedHandler(deps: ProviderRouteDeps) {
         ? (endpoint: EndpointView) => `${endpoint.profile.openaiBase}${relative}`
         : relative,
       forwarding: forwardingOf(c, url.proto),
+      modelListPath: listPath,
       explainUnknownModel: (model) => {
         const refused = refusals.find(({ profile }) =>
           [...(deps.registry.endpointsServing(model) ?? [])].some((name) =>

@@ -1,5 +1,6 @@
 /**
- * "Did you mean" suggestions for misspelt keys and values.
+ * "Did you mean" suggestions: for misspelt configuration keys and values, and for model
+ * names no endpoint serves.
  *
  * @module
  */
@@ -27,4 +28,19 @@ export function nearestKey(key: string, known: readonly string[]): string | unde
     if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
   }
   return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+/**
+ * Up to `max` of `known` closest to `name` and close enough to be likely meant (within a
+ * third of its length, at least 2 edits; case ignored), closest first.
+ */
+export function nearestNames(name: string, known: Iterable<string>, max = 3): string[] {
+  const limit = Math.max(2, Math.floor(name.length / 3));
+  const lower = name.toLowerCase();
+  return [...known]
+    .map((candidate) => ({ candidate, distance: editDistance(lower, candidate.toLowerCase()) }))
+    .filter(({ distance }) => distance <= limit)
+    .sort((a, b) => a.distance - b.distance || a.candidate.localeCompare(b.candidate))
+    .slice(0, max)
+    .map(({ candidate }) => candidate);
 }
