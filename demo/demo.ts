@@ -175,13 +175,27 @@ const examples: {
     expect: 200,
   },
   { title: "Anthropic's model list", method: "GET", path: "anthropic/v1/models", expect: 200 },
+  {
+    title: "every OpenAI-compatible endpoint's models, at the OpenAI base URL /olla/openai/v1",
+    method: "GET",
+    path: "openai/v1/models",
+    expect: 200,
+  },
+  {
+    title: "chat at /olla/openai/v1 (any OpenAI-compatible backend, routed by model)",
+    method: "POST",
+    path: "openai/v1/chat/completions",
+    body: { model: chatModel, messages: [{ role: "user", content: "Hello!" }] },
+    expect: 200,
+  },
 ];
 
 function curl(example: (typeof examples)[number]): string {
   const url = `${base}/olla/${example.path}`;
-  if (example.method === "GET") return `curl -s ${url}`;
+  // -i shows the answer's headers: the X-Olla-* ones say where and how it was routed.
+  if (example.method === "GET") return `curl -si ${url}`;
   const stream = (example.body as { stream?: boolean }).stream ? "-N " : "";
-  return `curl -s ${stream}${url} -H 'content-type: application/json' -d '${json(example.body)}'`;
+  return `curl -si ${stream}${url} -H 'content-type: application/json' -d '${json(example.body)}'`;
 }
 
 async function waitForModels(): Promise<void> {

@@ -45,7 +45,13 @@ describe("main.ts command line", () => {
     const { code, stdout } = await runOlla(["--help"]);
     assert.equal(code, 0);
     assert.match(stdout, /Usage:/);
-    assert.match(stdout, /--validate-config/);
+    for (
+      const flag of ["--config FILE", "--config=FILE", "--validate-config", "--version", "--help"]
+    ) {
+      assert.ok(stdout.includes(flag), flag);
+    }
+    assert.match(stdout, /config\/config\.local\.yaml, config\/config\.yaml, config\.yaml/);
+    assert.ok(stdout.includes("Examples:\n  olla-ts --config "), "examples");
   });
 
   test("an unknown argument exits 2 with a message", async () => {
@@ -303,6 +309,6 @@ describe("demo/demo.ts", () => {
     const demo = new URL("../demo/demo.ts", import.meta.url).pathname;
     const { code, stdout, stderr } = await run(process.execPath, runArgs(demo, ["--check"]));
     assert.equal(code, 0, `${stdout}\n${stderr}`);
-    assert.equal(stdout.split("\n").filter((line) => line.startsWith("ok ")).length, 16, stdout);
+    assert.equal(stdout.split("\n").filter((line) => line.startsWith("ok ")).length, 18, stdout);
   });
 });

@@ -6,6 +6,7 @@
  */
 
 import type { Runtime } from "./runtime_api.ts";
+import { CONFIG_SEARCH_PATHS } from "../config/load.ts";
 import { NAME, VERSION } from "../version.ts";
 
 /** What the command line asks olla-ts to do. */
@@ -27,11 +28,18 @@ Usage:
   olla-ts --help                   print this help
 
 Options:
-  -c, --config FILE     configuration file (default: $OLLA_CONFIG_FILE, then ./config.yaml,
-                        then built-in defaults)
+  -c, --config FILE     configuration file; also --config=FILE. Without it: $OLLA_CONFIG_FILE,
+                        then the first that exists of
+                        ${CONFIG_SEARCH_PATHS.join(", ")},
+                        then built-in defaults (one LMDeploy at http://localhost:23333)
       --validate-config load and validate the configuration without serving
   -v, --version         print the version and exit
   -h, --help            print this help and exit
+
+Examples:
+  olla-ts --config /etc/olla-ts/config.yaml
+  olla-ts --validate-config -c config.yaml
+  OLLA_SERVER_PORT=8080 OLLA_LOG_LEVEL=debug olla-ts
 
 Environment: OLLA_CONFIG_FILE, OLLA_SERVER_HOST, OLLA_SERVER_PORT, OLLA_LOG_LEVEL,
 OLLA_LOGGING_FORMAT and the other OLLA_* overrides listed in config.example.yaml.
