@@ -196,3 +196,38 @@ describe("404s that say what to do", () => {
     );
   });
 });
+
+describe("bytes_out of olla-ts's own answers", () => {
+  test("a model list, a status answer and an error are logged with their real size", async () => {
+    await withOllaAndFakes(
+      [{}],
+      ([url]) => configYaml([endpointYaml("gpu", url)]),
+      async (olla) => {
+        const answers = await Promise.all(
+          ["/olla/lmdeploy/v1/models", "/internal/status", "/olla/nope/v1/models"].map(
+            async (path) => {
+              const response = await fetch(`${olla.url}${path}`);
+              const size = (await response.arrayBuffer()).byteLength;
+              return {
+                id: response.headers.get("x-olla-request-id"),
+                size,
+                length: response.headers.get("content-length"),
+              };
+            },
+          ),
+        );
+        await until(() =>
+          answers.every(({ id }) =>
+            olla.logs.some((log) => log.msg === "access" && log.request_id === id)
+          )
+        );
+        for (const { id, size, length } of answers) {
+          const line = olla.logs.find((log) => log.msg === "access" && log.request_id === id);
+          assert.ok(size > 0);
+          assert.equal(line?.bytes_out, size, String(line?.path));
+          assert.equal(length, String(size));
+        }
+      },
+    );
+  });
+});

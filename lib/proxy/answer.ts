@@ -273,3 +273,31 @@ function settle(
     );
   }
 }
+
+/**
+ * An answer olla-ts made itself (a model list, a status page, an error), with its size in
+ * `record.bytesOut` (the answer stage keeps every answer's size) and `Content-Length`:
+ * such an answer is small and whole, so it is read once. Event streams
+ * (`/internal/events`) never end and are passed as they are, as are HEAD answers.
+ */
+export async function measuredLocalAnswer(
+  response: Response,
+  record: RequestRecord,
+): Promise<Response> {
+  if (
+    !response.body || record.method === "HEAD" ||
+    response.headers.get("content-type")?.startsWith("text/event-stream")
+  ) {
+    return response;
+  }
+  const length = response.headers.get("content-length");
+  if (length !== null) {
+    record.bytesOut = Number(length);
+    return response;
+  }
+  const bytes = await response.arrayBuffer();
+  record.bytesOut = bytes.byteLength;
+  const headers = new Headers(response.headers);
+  headers.set("content-length", String(bytes.byteLength));
+  return new Response(bytes, { status: response.status, statusText: response.statusText, headers });
+}

@@ -16,6 +16,7 @@ import type { Cidr } from "../cidr.ts";
 import type { Clock } from "../clock.ts";
 import { errorResponse, OllaError } from "../errors.ts";
 import { redactPathAndQuery } from "../observability/redact.ts";
+import { measuredLocalAnswer } from "../proxy/answer.ts";
 import { applyOllaHeaders } from "../proxy/olla_headers.ts";
 import { RequestRecord } from "../proxy/request_record.ts";
 
@@ -90,6 +91,7 @@ export function requestContext(deps: RequestContextDeps): MiddlewareHandler<AppE
         ? { fault: c.error.fault, code: c.error.code, message: c.error.message }
         : { fault: "proxy", code: "internal_error", message: String(c.error) };
     }
+    if (record.endpoint === undefined) c.res = await measuredLocalAnswer(c.res, record);
     const label = c.get("route");
     record.route = label?.template ?? answeredTemplate(c);
     record.status = c.res.status;
