@@ -10,6 +10,7 @@
  * @module
  */
 import { handleCommandLine } from "./lib/startup/cli.ts";
+import { runHealthcheck } from "./lib/startup/healthcheck.ts";
 import { loadConfigOrExit } from "./lib/startup/configuration.ts";
 import { exitOnSignal, logStartup } from "./lib/startup/lifecycle.ts";
 import { createLogging } from "./lib/startup/logging.ts";
@@ -22,6 +23,9 @@ const runtime = detectRuntime();
 const cli = handleCommandLine(runtime);
 const loaded = await loadConfigOrExit(runtime, cli);
 const { config, profiles } = loaded;
+if (cli.healthcheck) {
+  runtime.exit(await runHealthcheck(config.server, (line) => runtime.writeStderr(`${line}\n`)));
+}
 // Bun's fetch reads its in-flight limit only at process start (bun_launch.ts).
 const relaunchEnv = relaunchEnvironment(config, runtime.env);
 if (runtime.relaunch && relaunchEnv) runtime.exit(await runtime.relaunch(relaunchEnv));

@@ -109,6 +109,24 @@ describe("main.ts command line", () => {
     assert.equal(stderr, "Cannot listen on 10.255.255.254:0: no such address on this host\n");
   });
 
+  test("--healthcheck exits 0 while the configured olla-ts answers, 1 once it is gone", async () => {
+    const olla = await startOlla({ config: "server:\n  host: 0.0.0.0\n  port: 0\n" });
+    const file = await tempFile("health.yaml", `server:\n  host: 0.0.0.0\n  port: ${olla.port}\n`);
+    try {
+      const alive = await runOlla(["--healthcheck", "--config", file]);
+      assert.equal(alive.code, 0, alive.stderr);
+    } finally {
+      olla.signal("SIGTERM");
+      await olla.exited;
+    }
+    const gone = await runOlla(["--healthcheck", "--config", file]);
+    assert.equal(gone.code, 1);
+    assert.match(
+      gone.stderr,
+      new RegExp(`olla-ts at http://127\\.0\\.0\\.1:${olla.port}/internal/health did not answer`),
+    );
+  });
+
   test("a missing --config file exits 1", async () => {
     const { code, stderr } = await runOlla(["--config", "/nonexistent/olla.yaml"]);
     assert.equal(code, 1);

@@ -13,6 +13,8 @@ import { NAME, VERSION } from "../version.ts";
 export interface CliOptions {
   configPath?: string;
   validateConfig: boolean;
+  /** `--healthcheck`: ask the configured olla-ts whether it is alive, exit 0 or 1. */
+  healthcheck: boolean;
   version: boolean;
   help: boolean;
 }
@@ -24,6 +26,7 @@ export const HELP_TEXT =
 Usage:
   olla-ts [--config FILE]          serve (also: deno run -A main.ts, bun run main.ts)
   olla-ts --validate-config [-c F] check the configuration and exit 0 (valid) or 1
+  olla-ts --healthcheck [-c F]     ask the olla-ts configured there whether it is alive
   olla-ts --version                print the version
   olla-ts --help                   print this help
 
@@ -33,6 +36,8 @@ Options:
                         ${CONFIG_SEARCH_PATHS.join(", ")},
                         then built-in defaults (one LMDeploy at http://localhost:23333)
       --validate-config load and validate the configuration without serving
+      --healthcheck     GET /internal/health on server.host:server.port; exit 0 if it
+                        answers 200 within 3 s, else 1 (a container HEALTHCHECK)
   -v, --version         print the version and exit
   -h, --help            print this help and exit
 
@@ -51,7 +56,12 @@ OLLA_LOGGING_FORMAT and the other OLLA_* overrides listed in config.example.yaml
  * @throws {TypeError} naming the argument when it is unknown or lacks its value.
  */
 export function parseCli(args: readonly string[]): CliOptions {
-  const options: CliOptions = { validateConfig: false, version: false, help: false };
+  const options: CliOptions = {
+    validateConfig: false,
+    healthcheck: false,
+    version: false,
+    help: false,
+  };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--config" || arg === "-c") {
@@ -64,6 +74,8 @@ export function parseCli(args: readonly string[]): CliOptions {
       options.configPath = arg.slice("--config=".length);
     } else if (arg === "--validate-config") {
       options.validateConfig = true;
+    } else if (arg === "--healthcheck") {
+      options.healthcheck = true;
     } else if (arg === "--version" || arg === "-v") {
       options.version = true;
     } else if (arg === "--help" || arg === "-h") {
