@@ -10,8 +10,14 @@ describe("parseCli()", () => {
   });
 
   test("reads the action flags", () => {
-    assert.deepEqual(parseCli([]), { validateConfig: false, version: false, help: false });
+    assert.deepEqual(parseCli([]), {
+      validateConfig: false,
+      healthcheck: false,
+      version: false,
+      help: false,
+    });
     assert.equal(parseCli(["--validate-config"]).validateConfig, true);
+    assert.equal(parseCli(["--healthcheck"]).healthcheck, true);
     assert.equal(parseCli(["--version"]).version, true);
     assert.equal(parseCli(["-h"]).help, true);
   });
