@@ -650,12 +650,23 @@ for (
     (await inProcess(command, [...args], ["--stream", "--anthropic"]))?.us_per_frame ?? null;
 }
 
+/**
+ * A report's titles and tables without the progress lines and runtime warnings that
+ * output() appends from stderr.
+ */
+function reportLines(text: string): string {
+  return text.split("\n").filter((line) =>
+    /^(Simulated fleet:|Soak:|Request bodies:|\||$)/.test(line)
+  )
+    .join("\n").replace(/\n{3,}/g, "\n\n").trim();
+}
+
 // The balancers on a simulated fleet (bench/fleet.ts): its own table and targets.
 console.log("simulated fleet");
 const fleetRun = await output(deno, ["run", "-A", "bench/fleet.ts", ...(smoke ? ["--smoke"] : [])]);
 // Its progress lines go to stderr, which output() appends; the report starts with its title.
 const fleetTable = fleetRun.ok
-  ? fleetRun.text.slice(Math.max(0, fleetRun.text.indexOf("Simulated fleet:"))).trim()
+  ? reportLines(fleetRun.text.slice(Math.max(0, fleetRun.text.indexOf("Simulated fleet:"))))
   : "(the simulated fleet run failed)";
 
 // A backend killed and restarted under a long mixed load (bench/soak.ts): its own table.
@@ -667,11 +678,7 @@ const soakRun = await output(deno, [
   `--bun=${bun}`,
   ...(smoke ? ["--smoke"] : []),
 ]);
-// Its stderr (appended by output()) may carry runtime warnings: only the report is kept.
-const soakTable = soakRun.ok
-  ? soakRun.text.split("\n").filter((line) => /^(Soak:|Request bodies:|\||$)/.test(line))
-    .join("\n").trim()
-  : "(the soak run failed)";
+const soakTable = soakRun.ok ? reportLines(soakRun.text) : "(the soak run failed)";
 
 // --- verdicts ------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ export type NetworkFailure =
  */
 function withoutInternals(text: string): string {
   return text
-    .replace(/\.?\s*For more information, pass `verbose: true`[^.]*\./g, "")
+    .replace(/\.?\s*For more information, pass `verbose: true`[^.]*(?:\.|$)/g, "")
     .replace(/ from \S+ for \S+ \([^)]*\)/g, "")
     .replace(/ for url \([^)]*\)/g, "")
     .replace(/ fetching "[^"]*"/g, "")
@@ -35,15 +35,13 @@ export function describeFetchError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause = error.cause instanceof Error ? error.cause.message : error.cause;
   const code = (error as { code?: unknown }).code;
-  return withoutInternals(
-    [
-      error.message,
-      cause,
-      typeof code === "string" && !error.message.includes(code) ? code : undefined,
-    ]
-      .filter((part) => part !== undefined && part !== "")
-      .join(": "),
-  );
+  return [
+    withoutInternals(error.message),
+    typeof cause === "string" ? withoutInternals(cause) : cause,
+    typeof code === "string" && !error.message.includes(code) ? code : undefined,
+  ]
+    .filter((part) => part !== undefined && part !== "")
+    .join(": ");
 }
 
 /**
