@@ -65,19 +65,27 @@ async function waitForModels(base: string): Promise<void> {
   throw new Error(`${base} did not come up`);
 }
 
-async function soak(runtime: "deno" | "bun", command: string, args: string[]): Promise<SoakResult> {
-  const first = await startFakeLmdeploy({ itlMs: 20 });
-  const second = await startFakeLmdeploy({ itlMs: 20 });
-  let restarted: Awaited<ReturnType<typeof startFakeLmdeploy>> | undefined;
+/** olla-ts under test: its process, its base URL, and what to remove after. */
+interface Contender {
+  child: Deno.ChildProcess;
+  base: string;
+  stop(): Promise<void>;
+}
+
+/** Starts olla-ts with `command args` in front of `endpoints` (YAML list entries). */
+async function startContender(
+  command: string,
+  args: string[],
+  endpoints: string,
+  requestLogging: boolean,
+): Promise<Contender> {
   const port = freePort();
   const config = await Deno.makeTempFile({ suffix: ".yaml" });
   await Deno.writeTextFile(
     config,
-    `server:\n  host: 127.0.0.1\n  port: ${port}\n  request_logging: true\n` +
+    `server:\n  host: 127.0.0.1\n  port: ${port}\n  request_logging: ${requestLogging}\n` +
       "  rate_limits: { global_requests_per_minute: 0, per_ip_requests_per_minute: 0 }\n" +
-      "discovery:\n  static:\n    endpoints:\n" +
-      `      - { name: a, url: "${first.url}", type: lmdeploy, check_interval: 1s }\n` +
-      `      - { name: b, url: "${second.url}", type: lmdeploy, check_interval: 1s }\n`,
+      `discovery:\n  static:\n    endpoints:\n${endpoints}`,
   );
   const child = new Deno.Command(command, {
     args: [...args, "--config", config],
@@ -87,8 +95,31 @@ async function soak(runtime: "deno" | "bun", command: string, args: string[]): P
     stderr: "null",
   }).spawn();
   const base = `http://127.0.0.1:${port}`;
+  await waitForModels(base);
+  return {
+    child,
+    base,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await Deno.remove(config).catch(() => {});
+    },
+  };
+}
+
+async function soak(runtime: "deno" | "bun", command: string, args: string[]): Promise<SoakResult> {
+  const first = await startFakeLmdeploy({ itlMs: 20 });
+  const second = await startFakeLmdeploy({ itlMs: 20 });
+  let restarted: Awaited<ReturnType<typeof startFakeLmdeploy>> | undefined;
+  const olla = await startContender(
+    command,
+    args,
+    `      - { name: a, url: "${first.url}", type: lmdeploy, check_interval: 1s }\n` +
+      `      - { name: b, url: "${second.url}", type: lmdeploy, check_interval: 1s }\n`,
+    true,
+  );
+  const { child, base } = olla;
   try {
-    await waitForModels(base);
     await sleep(500);
     const rssBeforeMb = rssMb(child.pid);
     const fdsBefore = openFds(child.pid);
@@ -135,34 +166,22 @@ async function soak(runtime: "deno" | "bun", command: string, args: string[]): P
       fdsAfter: openFds(child.pid),
     };
   } finally {
-    child.kill("SIGTERM");
-    await child.status;
+    await olla.stop();
     await Promise.all([second.close(), restarted?.close()]);
-    await Deno.remove(config).catch(() => {});
   }
 }
 
 /** Peak RSS growth of olla-ts while four 40 MB bodies are in flight, per byte in flight. */
 async function bodyMemory(command: string, args: string[]): Promise<number> {
   const fake = await startFakeLmdeploy();
-  const port = freePort();
-  const config = await Deno.makeTempFile({ suffix: ".yaml" });
-  await Deno.writeTextFile(
-    config,
-    `server:\n  host: 127.0.0.1\n  port: ${port}\n  request_logging: false\n` +
-      "  rate_limits: { global_requests_per_minute: 0, per_ip_requests_per_minute: 0 }\n" +
-      `discovery:\n  static:\n    endpoints:\n      - { name: a, url: "${fake.url}", type: lmdeploy }\n`,
+  const olla = await startContender(
+    command,
+    args,
+    `      - { name: a, url: "${fake.url}", type: lmdeploy }\n`,
+    false,
   );
-  const child = new Deno.Command(command, {
-    args: [...args, "--config", config],
-    cwd: ROOT,
-    env: NO_RELAUNCH,
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const base = `http://127.0.0.1:${port}`;
+  const { child, base } = olla;
   try {
-    await waitForModels(base);
     const size = (smoke ? 4 : 40) * 1024 * 1024;
     const body = new TextEncoder().encode(
       JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "x".repeat(size) }] }),
@@ -182,10 +201,8 @@ async function bodyMemory(command: string, args: string[]): Promise<number> {
     clearInterval(timer);
     return (peak - before) / (4 * body.byteLength / 1024 / 1024);
   } finally {
-    child.kill("SIGTERM");
-    await child.status;
+    await olla.stop();
     await fake.close();
-    await Deno.remove(config).catch(() => {});
   }
 }
 
