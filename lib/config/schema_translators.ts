@@ -34,13 +34,12 @@ export const translatorsSpec = obj({
     inspector: obj({
       enabled: bool({
         default: false,
-        doc: "Olla's request/response body logger",
-        unsupported: "olla-ts never writes request or response bodies to disk",
-        fits: (value) => value === false,
+        doc: "write each Messages request (and translated response) to JSONL files, for " +
+          "debugging; bodies may hold secrets",
       }),
       output_dir: str({
         default: "logs/inspector/anthropic",
-        doc: "where Olla's inspector writes",
+        doc: "where the inspector writes (<dir>/<date>/<session>.jsonl; empty: ./inspector-logs)",
       }),
       session_header: str({
         default: "X-Session-ID",

@@ -10,6 +10,22 @@ import { parseCidr } from "../cidr.ts";
 import type { ParseContext, Path } from "../schema/spec.ts";
 import { nearestKey } from "../suggest.ts";
 
+/** Directories the Anthropic inspector must never write into (Olla refuses them too). */
+const SYSTEM_DIRS: ReadonlySet<string> = new Set([
+  "/",
+  "/bin",
+  "/boot",
+  "/dev",
+  "/etc",
+  "/lib",
+  "/proc",
+  "/root",
+  "/sbin",
+  "/sys",
+  "/usr",
+  "/var",
+]);
+
 /** Cross-field checks the schema cannot express. */
 export function validate(
   config: Config,
@@ -95,6 +111,19 @@ export function validate(
     ctx.warn(
       ["translators", "anthropic", "max_message_size"],
       "0 or less means the default, 10 MiB (10485760)",
+    );
+  }
+  const inspector = config.translators.anthropic.inspector;
+  if (inspector.enabled && SYSTEM_DIRS.has(inspector.output_dir.replace(/\/+$/, "") || "/")) {
+    ctx.error(
+      ["translators", "anthropic", "inspector", "output_dir"],
+      `"${inspector.output_dir}" is a system directory; the inspector writes request bodies there`,
+    );
+  }
+  if (inspector.enabled && !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(inspector.session_header)) {
+    ctx.error(
+      ["translators", "anthropic", "inspector", "session_header"],
+      `"${inspector.session_header}" is not a valid header name`,
     );
   }
   for (const [alias, targets] of Object.entries(config.model_aliases)) {

@@ -78,8 +78,10 @@ export interface Stoppable {
   stop(): void | Promise<void>;
 }
 
-/** Time given to the error events of streams ended at shutdown to be written out. */
-const STREAM_END_GRACE_MS = 200;
+/** Longest wait for streams ended at shutdown to hand on their error events. */
+const STREAM_END_GRACE_MS = 1_000;
+/** Time for the last writes once they have. */
+const STREAM_FLUSH_MS = 50;
 
 /**
  * On the first SIGINT/SIGTERM: refuse new requests, stop background work, wait for
@@ -129,8 +131,14 @@ export function exitOnSignal(
     ]);
     if (!finished) {
       const ended = options.endStreams();
-      // The error events reach the sockets before the process ends them.
-      if (ended > 0) await sleep(systemClock, STREAM_END_GRACE_MS);
+      // The error events reach the sockets before the process ends them: the streams end
+      // (each request finishes once its tail is handed on), then a moment for the writes.
+      if (ended > 0) {
+        await Promise.race([
+          options.inflight.whenIdle().then(() => sleep(systemClock, STREAM_FLUSH_MS)),
+          sleep(systemClock, STREAM_END_GRACE_MS),
+        ]);
+      }
     }
     options.logger.info(finished ? "stopped" : "shutdown timeout reached; exiting", {
       in_flight: options.inflight.count,

@@ -14,6 +14,7 @@ import { configuredSecrets, createRedactor } from "../observability/redact.ts";
 import type { ProfileSet } from "../profiles/profile.ts";
 import { BodyBudget } from "../proxy/body_budget.ts";
 import { DENO_STREAM_UPLOAD_BYTES } from "../proxy/upload_body.ts";
+import { Inspector } from "../translate/inspector.ts";
 import { Dispatcher } from "../proxy/dispatch.ts";
 import { estimatedLoad, isFresh } from "../registry/engine_loads.ts";
 import type { LoadSignals } from "../routing/load_balancers.ts";
@@ -137,6 +138,13 @@ export function buildPipeline(
     admitToBackend: createRateGate(rateLimiter),
     anthropic: config.translators.anthropic,
     nativeMessages: state.nativeMessages,
+    inspector: config.translators.anthropic.inspector.enabled
+      ? new Inspector({
+        outputDir: config.translators.anthropic.inspector.output_dir || "./inspector-logs",
+        clock,
+        logger,
+      })
+      : undefined,
     startedAt: telemetry.startedAt,
     telemetry,
     admissions,

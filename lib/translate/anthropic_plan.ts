@@ -17,6 +17,7 @@ import { toOpenAiChat } from "./anthropic_request.ts";
 import { type AnswerContext, toAnthropicMessage } from "./anthropic_response.ts";
 import { AnthropicStreamTranslator } from "./anthropic_stream.ts";
 import { type MessagesRequest, MessagesRequestError } from "./anthropic_validate.ts";
+import { MessageRebuilder } from "./inspector.ts";
 import { estimateInputTokens } from "./token_estimate.ts";
 import { OllaError } from "../errors.ts";
 import type { Bytes } from "../proxy/body_read.ts";
@@ -24,6 +25,7 @@ import { replaceModel } from "../proxy/body_scan.ts";
 import type {
   AnswerTranslation,
   PlanFor,
+  StreamTranslation,
   TranslationFallback,
   UpstreamPlan,
 } from "../proxy/upstream_plan.ts";
@@ -61,6 +63,8 @@ export interface MessagesPlanInput {
   support: NativeMessagesSupport;
   /** Whether the client sent `anthropic-version` (LMDeploy refuses requests without it). */
   hasVersionHeader: boolean;
+  /** With the inspector on: records each translated answer (a stream rebuilt whole). */
+  inspectAnswer?: (message: unknown) => void;
 }
 
 const encoder = new TextEncoder();
@@ -78,14 +82,48 @@ function refusal(error: unknown): never {
   throw error;
 }
 
-function answerTranslation(context: AnswerContext, inputTokens: number): AnswerTranslation {
+function answerTranslation(
+  context: AnswerContext,
+  inputTokens: number,
+  inspect: ((message: unknown) => void) | undefined,
+): AnswerTranslation {
   return {
     contentType: "application/json",
-    json: (bytes) =>
-      encoder.encode(
-        JSON.stringify(toAnthropicMessage(JSON.parse(decoder.decode(bytes)), context)),
-      ),
-    stream: () => new AnthropicStreamTranslator({ ...context, inputTokensEstimate: inputTokens }),
+    json(bytes) {
+      const message = toAnthropicMessage(JSON.parse(decoder.decode(bytes)), context);
+      inspect?.(message);
+      return encoder.encode(JSON.stringify(message));
+    },
+    stream() {
+      const translator = new AnthropicStreamTranslator({
+        ...context,
+        inputTokensEstimate: inputTokens,
+      });
+      return inspect ? inspected(translator, inspect) : translator;
+    },
+  };
+}
+
+/** A stream translation whose output is also rebuilt into one message for the inspector. */
+function inspected(
+  translator: StreamTranslation,
+  inspect: (message: unknown) => void,
+): StreamTranslation {
+  const rebuilt = new MessageRebuilder();
+  const seen = (bytes: Uint8Array | undefined) => {
+    if (bytes) rebuilt.push(bytes);
+    return bytes;
+  };
+  const finish = (bytes: Uint8Array) => {
+    rebuilt.push(bytes);
+    inspect(rebuilt.message());
+    return bytes;
+  };
+  return {
+    push: (chunk, now) => seen(translator.push(chunk, now)),
+    end: () => finish(translator.end()),
+    fail: (message) => finish(translator.fail(message)),
+    usage: () => translator.usage(),
   };
 }
 
@@ -140,7 +178,7 @@ export function messagesPlan(input: MessagesPlanInput): PlanFor {
       body: encoder.encode(JSON.stringify(chat)),
       mode: "translation",
       fallback,
-      answer: answerTranslation(context, inputTokens),
+      answer: answerTranslation(context, inputTokens, input.inspectAnswer),
     };
   };
 

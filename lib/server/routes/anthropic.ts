@@ -22,6 +22,7 @@ import { splitTarget } from "../request_target.ts";
 import type { Config } from "../../config/schema.ts";
 import { DEFAULT_MESSAGE_BYTES } from "../../config/schema_translators.ts";
 import { OllaError } from "../../errors.ts";
+import { type Inspector, inspectorSession } from "../../translate/inspector.ts";
 import { MESSAGES_ROUTE } from "../../observability/translator_stats.ts";
 import type { Bytes } from "../../proxy/body_read.ts";
 import type { BodyFields } from "../../proxy/body_scan.ts";
@@ -44,6 +45,8 @@ import { estimateInputTokens } from "../../translate/token_estimate.ts";
 export interface AnthropicRouteDeps extends ProviderRouteDeps {
   anthropic: Config["translators"]["anthropic"];
   nativeMessages: NativeMessagesSupport;
+  /** `translators.anthropic.inspector`, when enabled. */
+  inspector?: Inspector;
   /** When the process started, Olla's `created_at` for every listed model. */
   startedAt: number;
 }
@@ -110,15 +113,26 @@ function messages(deps: AnthropicRouteDeps, maxBytes: number) {
       upstreamPath: "/v1/messages",
       forwarding: forwardingOf(c, url.proto),
       maxBodyBytes: maxBytes,
-      adapt: (body: Bytes, fields: BodyFields) =>
-        messagesPlan({
-          request: parseBody(body),
+      adapt: (body: Bytes, fields: BodyFields) => {
+        const request = parseBody(body);
+        const inspector = deps.inspector;
+        const session = inspector &&
+          inspectorSession(c.req.raw.headers, deps.anthropic.inspector.session_header);
+        if (inspector && session) {
+          void inspector.record(session, "request", request.raw, request.model);
+        }
+        return messagesPlan({
+          request,
           body,
           modelRange: fields.modelRange,
           passthrough: deps.anthropic.passthrough_enabled,
           support: deps.nativeMessages,
           hasVersionHeader: c.req.header("anthropic-version") !== undefined,
-        }),
+          inspectAnswer: inspector && session
+            ? (message) => void inspector.record(session, "response", message, request.model)
+            : undefined,
+        });
+      },
     });
   };
 }
