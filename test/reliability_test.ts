@@ -214,6 +214,18 @@ describe("secrets and internals in answers", () => {
   });
 });
 
+/** A fake on `port` again; retried while the port is briefly held by another socket. */
+async function restartOn(port: number): Promise<FakeLmdeploy> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await startFakeLmdeploy({ port });
+    } catch (error) {
+      if (attempt >= 40) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
 describe("a restarted backend", () => {
   test("is used at once when nothing else can serve, not after the probe back-off", async () => {
     const first = await startFakeLmdeploy();
@@ -231,9 +243,13 @@ describe("a restarted backend", () => {
         10_000,
         "a long probe back-off",
       );
-      second = await startFakeLmdeploy({ port });
+      second = await restartOn(port);
       const response = await chat(olla);
-      assert.equal(response.status, 200, await response.clone().text());
+      assert.equal(
+        response.status,
+        200,
+        `${await response.clone().text()} (status ${gpu().status}, ${gpu().lastError})`,
+      );
       await response.body?.cancel();
       assert.equal(second.count("/v1/chat/completions"), 1);
       assert.equal(gpu().consecutiveProbeFailures, 0);
