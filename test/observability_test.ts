@@ -150,6 +150,7 @@ describe("observability", () => {
         "failures",
         "health_check",
         "health_check_at",
+        "held",
         "id",
         "inflight",
         "last_check",

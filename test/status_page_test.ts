@@ -96,6 +96,61 @@ describe("status page", () => {
     }
   });
 
+  test("drains and undrains an endpoint from its row, confirmed first, with management routes on", {
+    skip: chromium ? false : "no Chromium installed",
+  }, async () => {
+    const a = await startFakeLmdeploy();
+    const olla = await startOlla(
+      configYaml([endpointYaml("gpu-a", a.url)], "proxy:\n  allow_management_routes: true\n"),
+    );
+    const page = await openBrowser(chromium as string);
+    try {
+      await page.navigate(`${olla.url}/internal/ui/`);
+      const button = `document.querySelector('tr[data-endpoint="gpu-a"] button[data-action]')`;
+      await until(
+        async () =>
+          (await page.evaluate<string | null>(`${button}?.dataset.action ?? null`)) === "drain",
+        5_000,
+        "the drain button",
+      );
+      // Declined: nothing happens.
+      await page.evaluate(`window.confirm = () => false; ${button}.click(); true`);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(
+        olla.service.registry.get("gpu-a")?.held,
+        false,
+        "a declined drain does nothing",
+      );
+      await page.evaluate(`window.confirm = () => true; ${button}.click(); true`);
+      await until(() => olla.service.registry.get("gpu-a")?.held === true, 5_000, "drained");
+      await until(
+        async () =>
+          (await page.evaluate<string>(
+            `document.querySelector('tr[data-endpoint="gpu-a"]').cells[3].textContent`,
+          )) === "drained",
+        5_000,
+        "shown as drained",
+      );
+      const drained = await chat(olla);
+      assert.equal(drained.status, 503, "a drained endpoint takes nothing new");
+      await drained.body?.cancel();
+      await until(
+        async () =>
+          (await page.evaluate<string | null>(`${button}?.dataset.action ?? null`)) === "undrain",
+        5_000,
+        "the undrain button",
+      );
+      await page.evaluate(`${button}.click(); true`);
+      await until(() => olla.service.registry.get("gpu-a")?.held === false, 5_000, "undrained");
+      assert.ok(olla.logs.some((log) => log.msg === "endpoint action" && log.action === "drain"));
+      assert.deepEqual(page.errors, [], "no console errors");
+    } finally {
+      await page.close();
+      await olla.close();
+      await a.close();
+    }
+  });
+
   test("the page's headers: a strict CSP, no framing, no sniffing; the Host guard", async () => {
     const olla = await startOlla(configYaml([]), { waitForHealthy: false });
     try {

@@ -3,6 +3,9 @@
 // /internal/stats/timeseries), redraws every 2 s, and redraws at once when the live event
 // stream (/internal/events) reports a change; if the stream fails, polling carries on.
 // Every value from the server is put into the page with textContent, never as markup.
+// With proxy.allow_management_routes on, each endpoint row offers drain/undrain (and
+// sleep/wake for LMDeploy), each confirmed first, with the admin key asked for once when
+// server.auth is on (kept for this tab only).
 "use strict";
 
 const POLL_MS = 2000;
@@ -57,12 +60,57 @@ function engineText(engine) {
   return parts.length > 0 ? parts.join(", ") : "-";
 }
 
+/** What /internal/endpoints/actions says; null until read or when actions are off. */
+let actions = null;
+
+async function act(name, action) {
+  if (!globalThis.confirm(`${action} endpoint ${name}?`)) return;
+  const headers = {};
+  if (actions.admin_key_required) {
+    let key = sessionStorage.getItem("olla-admin-key");
+    if (!key) {
+      key = globalThis.prompt("Admin key (server.auth.keys with admin: true)") ?? "";
+      sessionStorage.setItem("olla-admin-key", key);
+    }
+    headers.authorization = `Bearer ${key}`;
+  }
+  const response = await fetch(`/internal/endpoints/${encodeURIComponent(name)}/${action}`, {
+    method: "POST",
+    headers,
+  });
+  if (!response.ok) {
+    if (response.status === 401 || response.status === 403) {
+      sessionStorage.removeItem("olla-admin-key");
+    }
+    const body = await response.json().catch(() => ({}));
+    $("live").textContent = `${action} ${name} failed: ${body.message ?? response.status}`;
+  }
+  void refresh();
+}
+
+function actionsCell(endpoint) {
+  const cell = el("td", undefined, "actions");
+  if (!actions?.enabled) return cell;
+  const button = (label, action) => {
+    const node = el("button", label);
+    node.type = "button";
+    node.dataset.action = action;
+    node.addEventListener("click", () => void act(endpoint.name, action));
+    return node;
+  };
+  cell.append(endpoint.held ? button("undrain", "undrain") : button("drain", "drain"));
+  if (endpoint.type === "lmdeploy") {
+    cell.append(endpoint.sleeping ? button("wake", "wake") : button("sleep", "sleep"));
+  }
+  return cell;
+}
+
 function renderEndpoints(list) {
   const body = $("endpoints").tBodies[0];
   const rows = list.endpoints.map((endpoint) => {
     const row = document.createElement("tr");
     row.dataset.endpoint = endpoint.name;
-    const status = endpoint.draining ? "draining" : endpoint.status;
+    const status = endpoint.draining ? "draining" : endpoint.held ? "drained" : endpoint.status;
     row.append(
       el("td", endpoint.name),
       el("td", endpoint.type),
@@ -80,6 +128,7 @@ function renderEndpoints(list) {
       el("td", engineText(endpoint.engine), "num"),
       el("td", endpoint.model_count, "num"),
       el("td", endpoint.last_error ?? "", "error"),
+      actionsCell(endpoint),
     );
     return row;
   });
@@ -238,6 +287,10 @@ function listen() {
   });
 }
 
+getJson("/internal/endpoints/actions").then((answer) => {
+  actions = answer;
+  void refresh();
+}, () => {});
 void refresh();
 setInterval(() => void refresh(), POLL_MS);
 listen();

@@ -20,7 +20,8 @@ export interface FleetEvent {
     | "failover"
     | "endpoint_added"
     | "endpoint_removed"
-    | "reload";
+    | "reload"
+    | "operator";
   readonly endpoint?: string;
   readonly detail: string;
 }

@@ -33,6 +33,11 @@ export interface EndpointView extends EndpointState {
   readonly source: EndpointSource;
   /** Being removed: it finishes what it serves and takes nothing new. */
   readonly draining: boolean;
+  /**
+   * Drained by an operator (the status page, `POST /internal/endpoints/{name}/drain`): it
+   * finishes what it serves and takes nothing new until undrained. Not a removal.
+   */
+  readonly held: boolean;
   /** Durations of its last answers (dispatch to last byte), newest last, at most 15. */
   readonly recentLatenciesMs: readonly number[];
   /** Base URL requests are sent to (path kept only with `preserve_path`). */
@@ -82,6 +87,7 @@ export class Endpoint implements EndpointView {
   latencyMs: number | undefined;
   rateLimitedUntil = 0;
   draining = false;
+  held = false;
   readonly recentLatenciesMs: number[] = [];
   outboundHeaders: readonly (readonly [string, string])[];
   readonly baseUrl: string;

@@ -55,6 +55,8 @@ export interface EndpointState {
   readonly config: { readonly wake_on_demand?: boolean };
   /** Being removed: it finishes what it serves and takes nothing new. */
   readonly draining?: boolean;
+  /** Drained by an operator until undrained. */
+  readonly held?: boolean;
 }
 
 /** Whether endpoints with this status take traffic at all (its traffic weight is above 0). */
@@ -68,7 +70,7 @@ export function takesTraffic(status: EndpointStatus): boolean {
  */
 export function isRoutable(endpoint: EndpointState, now: number): boolean {
   return takesTraffic(endpoint.status) && endpoint.rateLimitedUntil <= now &&
-    endpoint.breaker.allows(now) && endpoint.draining !== true;
+    endpoint.breaker.allows(now) && endpoint.draining !== true && endpoint.held !== true;
 }
 
 /**
@@ -77,7 +79,11 @@ export function isRoutable(endpoint: EndpointState, now: number): boolean {
  * `/is_sleeping` answers count, and when the health checker asks for models.
  */
 export function isLive(endpoint: EndpointState, now: number): boolean {
-  return isRoutable(endpoint, now) || endpoint.status === "sleeping";
+  // An operator's drain takes an endpoint out of rotation, not out of service.
+  const routable = endpoint.held
+    ? isRoutable({ ...endpoint, held: false }, now)
+    : isRoutable(endpoint, now);
+  return routable || endpoint.status === "sleeping";
 }
 
 /**

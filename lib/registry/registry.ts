@@ -143,6 +143,14 @@ export class Registry {
     this.#notify(endpoint, endpoint.status);
   }
 
+  /** An operator's drain (`held`: no new requests; name, models, probes kept) or undrain. */
+  hold(name: string, held: boolean): void {
+    const endpoint = this.#byName.get(name);
+    if (!endpoint || endpoint.draining || endpoint.held === held) return;
+    endpoint.held = held;
+    this.#notify(endpoint, endpoint.status);
+  }
+
   /** Forgets the endpoint (after draining); its models stop routing to it. */
   delete(name: string): void {
     const endpoint = this.#byName.get(name);

@@ -65,7 +65,11 @@ export function explainUnavailable(input: UnavailableInput): OllaError {
   const retryAfterSeconds = Math.max(1, Math.ceil(Math.min(...waits, 30_000) / 1000));
   const states = unavailable.map((endpoint) =>
     `${endpoint.name}: ${
-      endpoint.breaker.state(now) === "open" ? "circuit open" : endpoint.status
+      endpoint.breaker.state(now) === "open"
+        ? "circuit open"
+        : endpoint.held
+        ? "drained by an operator"
+        : endpoint.status
     }${input.isWaking(endpoint.name) ? " (waking)" : ""}`
   ).join(", ");
   const what = model === undefined ? `No ${scopeLabel} endpoint` : `No endpoint serving '${model}'`;

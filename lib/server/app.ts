@@ -14,6 +14,7 @@ import { cors } from "hono/cors";
 import type { AppEnv } from "./app_env.ts";
 import { splitTarget } from "./request_target.ts";
 import { type AnthropicRouteDeps, anthropicRoutes } from "./routes/anthropic.ts";
+import { type EndpointActionDeps, endpointActionRoutes } from "./routes/endpoint_actions.ts";
 import { type FleetRouteDeps, fleetRoutes } from "./routes/fleet_routes.ts";
 import { type InternalRouteDeps, internalRoutes } from "./routes/internal.ts";
 import { type ModelRouteDeps, modelRoutes } from "./routes/models.ts";
@@ -33,6 +34,8 @@ export interface AppDeps extends InternalRouteDeps, ModelRouteDeps, AnthropicRou
   fleet: FleetRouteDeps;
   /** The status page and its data. */
   ui: UiRouteDeps;
+  /** Drain, undrain, sleep and wake one endpoint. */
+  endpointActions: EndpointActionDeps;
   logger: Logger;
   cors: Config["server"]["cors"];
   /** The request-context middleware (request_context.ts). */
@@ -74,6 +77,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", internalRoutes(deps));
   app.route("/", fleetRoutes(deps.fleet));
   app.route("/", uiRoutes(deps.ui));
+  app.route("/", endpointActionRoutes(deps.endpointActions));
   app.route("/", modelRoutes(deps));
   app.route("/", unifiedRoutes(deps, deps.rootV1Routes));
   app.route("/", anthropicRoutes(deps));

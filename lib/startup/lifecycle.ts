@@ -78,10 +78,8 @@ export interface Stoppable {
   stop(): void | Promise<void>;
 }
 
-/** Longest wait for streams ended at shutdown to hand on their error events. */
+/** Longest wait for streams ended at shutdown to write their error events. */
 const STREAM_END_GRACE_MS = 1_000;
-/** Time for the last writes once they have. */
-const STREAM_FLUSH_MS = 50;
 
 /**
  * On the first SIGINT/SIGTERM: refuse new requests, stop background work, wait for
@@ -129,16 +127,10 @@ export function exitOnSignal(
       drained,
       sleep(systemClock, options.shutdownTimeoutMs).then(() => false),
     ]);
-    if (!finished) {
-      const ended = options.endStreams();
-      // The error events reach the sockets before the process ends them: the streams end
-      // (each request finishes once its tail is handed on), then a moment for the writes.
-      if (ended > 0) {
-        await Promise.race([
-          options.inflight.whenIdle().then(() => sleep(systemClock, STREAM_FLUSH_MS)),
-          sleep(systemClock, STREAM_END_GRACE_MS),
-        ]);
-      }
+    if (!finished && options.endStreams() > 0) {
+      // The error events reach the sockets before the process ends: the server's shutdown
+      // resolves once the ended streams' connections have closed, their tails written.
+      await Promise.race([drained, sleep(systemClock, STREAM_END_GRACE_MS)]);
     }
     options.logger.info(finished ? "stopped" : "shutdown timeout reached; exiting", {
       in_flight: options.inflight.count,

@@ -163,6 +163,16 @@ export function buildPipeline(
       events: telemetry.events,
       timeseries: telemetry.timeseries,
     },
+    endpointActions: {
+      registry,
+      logger,
+      events: telemetry.events,
+      clock,
+      fetch: state.fetch,
+      probeNow: (name) => state.health.checkNow(name),
+      allowed: config.proxy.allow_management_routes,
+      authEnabled: config.server.auth.enabled,
+    },
   });
   return {
     fetch: (request, info) => app.fetch(request, info),

@@ -230,6 +230,7 @@ function endpointEntry(sources: StatusSources, endpoint: EndpointView, id: strin
     configured_type: endpoint.config.type,
     source: endpoint.source,
     draining: endpoint.draining,
+    held: endpoint.held,
     routable: registry.isRoutable(endpoint, now),
     sleeping: endpoint.status === "sleeping",
     breaker: {
