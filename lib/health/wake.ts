@@ -10,9 +10,8 @@ import { type Clock, sleep } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { EndpointView } from "../registry/endpoint.ts";
 import type { Registry } from "../registry/registry.ts";
-import { endpointUrl } from "../upstream/endpoint_url.ts";
+import { postEngineControl } from "../upstream/engine_control.ts";
 import { describeFetchError } from "../upstream/fetch_errors.ts";
-import { fetchWithin } from "../upstream/timed_fetch.ts";
 
 /** How often the wake-up is checked with a fresh probe while requests wait. */
 const RECHECK_MS = 1_000;
@@ -70,21 +69,12 @@ export class WakeCoordinator {
     if (!path) return false;
     logger.info("waking sleeping endpoint", { endpoint: endpoint.name });
     try {
-      const status = await fetchWithin(
-        { fetch, clock, timeoutMs, timeoutError: () => new Error("wake-up timed out") },
-        endpointUrl(endpoint, path),
-        {
-          method: "POST",
-          headers: [["content-type", "application/json"], ...endpoint.outboundHeaders] as [
-            string,
-            string,
-          ][],
-        },
-        async (response) => {
-          await response.body?.cancel();
-          return response.status;
-        },
-      );
+      const status = await postEngineControl(endpoint, path, {
+        fetch,
+        clock,
+        timeoutMs,
+        timeoutError: () => new Error("wake-up timed out"),
+      });
       if (status < 200 || status >= 300) {
         logger.warn("wake-up refused", { endpoint: endpoint.name, status });
         return false;

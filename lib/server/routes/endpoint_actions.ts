@@ -21,7 +21,7 @@ import { OllaError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
 import type { EventFeed } from "../../observability/events.ts";
 import type { Registry } from "../../registry/registry.ts";
-import { fetchWithin } from "../../upstream/timed_fetch.ts";
+import { postEngineControl } from "../../upstream/engine_control.ts";
 
 /** Collaborators of the action routes. */
 export interface EndpointActionDeps {
@@ -69,27 +69,12 @@ async function engineCall(deps: EndpointActionDeps, name: string, action: "sleep
     });
   }
   const path = action === "sleep" ? "/sleep?level=1" : "/wakeup";
-  const status = await fetchWithin(
-    {
-      fetch: deps.fetch,
-      clock: deps.clock,
-      timeoutMs: ENGINE_CALL_TIMEOUT_MS,
-      timeoutError: () => new Error(`${path} took longer than ${ENGINE_CALL_TIMEOUT_MS} ms`),
-    },
-    `${endpoint.baseUrl}${path}`,
-    {
-      method: "POST",
-      // LMDeploy refuses these without the JSON content type, body or not.
-      headers: [["content-type", "application/json"], ...endpoint.outboundHeaders] as [
-        string,
-        string,
-      ][],
-    },
-    async (response) => {
-      await response.body?.cancel();
-      return response.status;
-    },
-  ).catch((error) => {
+  const status = await postEngineControl(endpoint, path, {
+    fetch: deps.fetch,
+    clock: deps.clock,
+    timeoutMs: ENGINE_CALL_TIMEOUT_MS,
+    timeoutError: () => new Error(`${path} took longer than ${ENGINE_CALL_TIMEOUT_MS} ms`),
+  }).catch((error) => {
     throw new OllaError(502, `Endpoint "${name}" did not take ${path}: ${String(error)}`, {
       code: "upstream_unreachable",
       fault: "upstream",
