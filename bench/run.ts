@@ -19,6 +19,7 @@
  */
 import pkg from "../package.json" with { type: "json" };
 import { freePort, NO_RELAUNCH } from "./_process.ts";
+import { quoteInReadme } from "./_readme.ts";
 
 const smoke = Deno.args.includes("--smoke");
 const SECONDS = smoke ? 1 : 4;
@@ -669,6 +670,15 @@ const fleetTable = fleetRun.ok
   ? reportLines(fleetRun.text.slice(Math.max(0, fleetRun.text.indexOf("Simulated fleet:"))))
   : "(the simulated fleet run failed)";
 
+// Cluster mode against one instance (bench/cluster.ts): it writes its own README table.
+console.log("cluster mode");
+const clusterRun = await output(deno, [
+  "run",
+  "-A",
+  "bench/cluster.ts",
+  ...(smoke ? ["--smoke"] : []),
+]);
+
 // A backend killed and restarted under a long mixed load (bench/soak.ts): its own table.
 console.log("soak");
 const soakRun = await output(deno, [
@@ -877,20 +887,6 @@ const markdown = [
 ].join("\n");
 
 /** Replaces the text between the README's `marker` comments, so it quotes the latest run. */
-async function quoteInReadme(marker: string, table: string): Promise<void> {
-  const path = `${ROOT}README.md`;
-  const readme = await Deno.readTextFile(path);
-  const start = readme.indexOf(`<!-- ${marker}`);
-  const end = readme.indexOf(`<!-- /${marker} -->`);
-  if (start === -1 || end === -1) return;
-  const opening = readme.slice(start, readme.indexOf("-->", start) + 3);
-  await Deno.writeTextFile(
-    path,
-    `${readme.slice(0, start)}${opening}\n\n${table.trim()}\n\n${readme.slice(end)}`,
-  );
-  // The README is formatted by deno fmt; the table is re-aligned the same way.
-  await output(deno, ["fmt", path]);
-}
 
 const stamp = result.date.replaceAll(":", "-").slice(0, 19);
 const dir = `${ROOT}bench/results/`;
@@ -914,7 +910,7 @@ if (smoke) {
   );
   if (
     missing.length > 0 || rows.length < 9 || !overhead.deno || !overhead.bun || !fleetRun.ok ||
-    !soakRun.ok
+    !soakRun.ok || !clusterRun.ok
   ) {
     console.error(
       `bench smoke run failed: no numbers for ${missing.map((row) => row.name).join(", ")}`,

@@ -15,6 +15,7 @@ import {
   startFakeLmdeploy,
 } from "./fakes/lmdeploy.ts";
 import type { Clock } from "../lib/clock.ts";
+import type { RedisClientLike } from "../lib/cluster/redis_link.ts";
 import { parseConfig } from "../lib/config/load.ts";
 import type { Config } from "../lib/config/schema.ts";
 import { Logger } from "../lib/log.ts";
@@ -48,6 +49,8 @@ export interface BuildOptions {
   fetch?: typeof fetch;
   canConnect?: (hostname: string, port: number, timeoutMs: number) => Promise<boolean>;
   registrationStore?: RegistrationStore;
+  /** Wraps or replaces the Redis client of `cluster.redis_url`. */
+  createRedisClient?: (url: string) => Promise<RedisClientLike>;
 }
 
 /** The service main.ts would build from `yaml`, logging JSON lines into arrays. */
@@ -75,6 +78,7 @@ export function buildService(yaml: string, options: BuildOptions = {}) {
     fetch: options.fetch,
     canConnect: options.canConnect,
     registrationStore: options.registrationStore,
+    createRedisClient: options.createRedisClient,
     runtime: {
       name: "Bun" in globalThis ? "bun" : "deno",
       version: "0",

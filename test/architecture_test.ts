@@ -24,6 +24,7 @@ const LAYERS = [
   "translate",
   "observability",
   "server",
+  "cluster",
   "startup",
 ];
 

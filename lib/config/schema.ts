@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { clusterSpec } from "./schema_cluster.ts";
 import { endpointSpec, registeredDefaultsSpec } from "./schema_endpoint.ts";
 import { proxySpec } from "./schema_proxy.ts";
 import { serverSpec } from "./schema_server.ts";
@@ -139,6 +140,7 @@ export const configSpec = obj({
     }),
   }),
   translators: translatorsSpec,
+  cluster: clusterSpec,
   dashboard: obj({
     enabled: bool({
       default: true,

@@ -6,6 +6,7 @@
  */
 import { AUTO_TYPE } from "./endpoints.ts";
 import type { Config } from "./schema.ts";
+import { redisUrlProblem } from "./schema_cluster.ts";
 import { parseCidr } from "../cidr.ts";
 import type { ParseContext, Path } from "../schema/spec.ts";
 import { nearestKey } from "../suggest.ts";
@@ -126,6 +127,8 @@ export function validate(
       `"${inspector.session_header}" is not a valid header name`,
     );
   }
+  const redisProblem = redisUrlProblem(config.cluster.redis_url);
+  if (redisProblem) ctx.error(["cluster", "redis_url"], redisProblem);
   for (const [alias, targets] of Object.entries(config.model_aliases)) {
     if (targets.length === 0) {
       ctx.error(["model_aliases", alias], "an alias needs at least one model");

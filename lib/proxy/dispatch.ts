@@ -27,7 +27,7 @@ import { isWakeable } from "../registry/endpoint_state.ts";
 import type { Registry } from "../registry/registry.ts";
 import { selectCandidates, type Selection } from "../routing/candidates.ts";
 import { revivalCandidate } from "../routing/revival.ts";
-import { affinityKey, type StickyTable } from "../routing/sticky.ts";
+import { affinityKey, type PinStore } from "../routing/sticky.ts";
 import { explainUnavailable } from "../routing/unavailable.ts";
 
 /** The settings the dispatcher acts on. */
@@ -54,7 +54,7 @@ export interface DispatcherDeps {
   wake: WakeCoordinator;
   /** Probes an endpoint now (joining a probe in progress); see routing/revival.ts. */
   probeNow: (name: string) => Promise<unknown>;
-  sticky: StickyTable;
+  sticky: PinStore;
   clock: Clock;
   deadlines: Deadlines;
 }
@@ -185,7 +185,7 @@ export class Dispatcher {
     });
     let preferred: EndpointView | undefined;
     if (affinity) {
-      const pinned = sticky.get(affinity.key);
+      const pinned = await sticky.get(affinity.key);
       const endpoint = pinned === undefined ? undefined : registry.get(pinned);
       preferred = endpoint && selection.candidates.includes(endpoint) ? endpoint : undefined;
       record.sticky = {

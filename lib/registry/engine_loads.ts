@@ -90,14 +90,19 @@ export function foreignLoad(load: EngineLoad | undefined, now: number, maxAgeMs:
 }
 
 /**
- * An endpoint's estimated load: olla-ts's requests in flight there, plus the engine's load
- * from other clients as its last fresh report says.
+ * An endpoint's estimated load: olla-ts's requests in flight there, plus the load from
+ * other clients: the engine's last fresh report, or the other olla-ts instances' requests
+ * in flight there (`peerInflight`, cluster/peers.ts) when that is larger. The report
+ * already counts the other instances' requests, but up to 10 s late; their own count is
+ * at most a second old, so the larger of the two is the better guess, and adding them
+ * would count those requests twice.
  */
 export function estimatedLoad(
   endpoint: EndpointView,
   load: EngineLoad | undefined,
   now: number,
   maxAgeMs: number,
+  peerInflight = 0,
 ): number {
-  return endpoint.inflight + foreignLoad(load, now, maxAgeMs);
+  return endpoint.inflight + Math.max(peerInflight, foreignLoad(load, now, maxAgeMs));
 }

@@ -81,7 +81,8 @@ export function pickRoundRobin(
 
 /**
  * Least connections, weighted and failure-aware: the lowest
- * `(in-flight + 1) * (1 + consecutive breaker failures) / weight`. Counting failures keeps
+ * `(in-flight + 1) * (1 + consecutive breaker failures) / weight`, in-flight counting the
+ * other instances' requests too when they are shared (`inflightOf`). Counting failures keeps
  * a backend that answers errors quickly (and so never has anything in flight) from
  * drawing more traffic; ties rotate through `cursor` so that a recovered endpoint is not
  * starved by configuration order.
@@ -89,13 +90,14 @@ export function pickRoundRobin(
 export function pickLeastConnections(
   candidates: readonly EndpointView[],
   cursor: { value: number },
+  inflightOf: (endpoint: EndpointView) => number = (endpoint) => endpoint.inflight,
 ): EndpointView | undefined {
   let best: EndpointView[] = [];
   let bestScore = Infinity;
   for (const candidate of candidates) {
     const weight = effectiveWeight(candidate);
     if (weight <= 0) continue;
-    const score = (candidate.inflight + 1) * (1 + candidate.breaker.failures) / weight;
+    const score = (inflightOf(candidate) + 1) * (1 + candidate.breaker.failures) / weight;
     if (score < bestScore - 1e-9) {
       best = [candidate];
       bestScore = score;
@@ -120,6 +122,8 @@ export interface BalancerOptions {
   random?: () => number;
   /** Engine-reported load (engine_loads.ts); olla-ts's own counts without it. */
   signals?: LoadSignals;
+  /** The other instances' requests in flight at an endpoint (cluster/peers.ts). */
+  peerInflight?: (endpoint: EndpointView) => number;
   cacheAware?: CacheAwareSettings & { max_tree_bytes: number };
 }
 
@@ -138,7 +142,11 @@ export function createBalancer(name: BalancerName, options: BalancerOptions = {}
     }
     case "least-connections": {
       const cursor = { value: 0 };
-      return { name, pick: (candidates) => pickLeastConnections(candidates, cursor) };
+      const peers = options.peerInflight;
+      const inflightOf = peers
+        ? (endpoint: EndpointView) => endpoint.inflight + peers(endpoint)
+        : undefined;
+      return { name, pick: (candidates) => pickLeastConnections(candidates, cursor, inflightOf) };
     }
     case "random":
       return { name, pick: (candidates) => pickRandom(candidates, random()) };

@@ -63,6 +63,15 @@ export function affinityKey(input: AffinityInput): AffinityKey | undefined {
   return undefined;
 }
 
+/**
+ * Where pins are looked up and kept: this instance's {@linkcode StickyTable}, or the
+ * cluster's, which may ask Redis on a miss (cluster/shared_pins.ts).
+ */
+export interface PinStore {
+  get(key: string): string | undefined | Promise<string | undefined>;
+  set(key: string, endpoint: string): void;
+}
+
 /** Options for {@linkcode StickyTable}. */
 export interface StickyTableOptions {
   maxEntries: number;
@@ -83,7 +92,7 @@ export interface StickyCounters {
 }
 
 /** A bounded, expiring key -> endpoint name table. */
-export class StickyTable {
+export class StickyTable implements PinStore {
   readonly #entries = new Map<string, { endpoint: string; lastUsed: number }>();
   readonly #options: StickyTableOptions;
   readonly #counters: StickyCounters = { insertions: 0, hits: 0, misses: 0, evictions: 0 };
@@ -119,6 +128,14 @@ export class StickyTable {
     entry.lastUsed = now;
     this.#entries.set(key, entry);
     return entry.endpoint;
+  }
+
+  /** The live pin, without counting a lookup or refreshing it. */
+  peek(key: string): string | undefined {
+    const entry = this.#entries.get(key);
+    return entry && this.#options.clock.now() - entry.lastUsed <= this.#options.idleTtlMs
+      ? entry.endpoint
+      : undefined;
   }
 
   set(key: string, endpoint: string): void {

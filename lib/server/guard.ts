@@ -17,7 +17,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./app_env.ts";
 import type { KeyAuthenticator } from "./auth.ts";
-import type { RateLimiter } from "./rate_limit.ts";
+import type { RateLimits } from "./rate_limit.ts";
 import { rateLimited } from "./rate_gate.ts";
 import { type Cidr, ipInAny } from "../cidr.ts";
 import { OllaError } from "../errors.ts";
@@ -29,7 +29,7 @@ export interface GuardDeps {
   maxHeaderBytes: number;
   /** `server.auth.enabled`: `/olla/*` needs a valid key. */
   authEnabled: boolean;
-  rateLimiter: RateLimiter;
+  rateLimiter: RateLimits;
   /** Present when `server.auth` has keys. */
   authenticator: KeyAuthenticator | undefined;
   internalCidrs: readonly Cidr[];
@@ -64,7 +64,7 @@ export function createGuard(deps: GuardDeps): MiddlewareHandler<AppEnv> {
       );
     }
     if (path === LIVENESS) {
-      const decision = rateLimiter.checkClient(clientIp, true);
+      const decision = await rateLimiter.checkClient(clientIp, true);
       c.set("rateDecisions", [decision]);
       if (!decision.allowed) throw rateLimited(decision);
     }

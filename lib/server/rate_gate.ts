@@ -13,11 +13,19 @@
  */
 import type { Context } from "hono";
 import type { AppEnv } from "./app_env.ts";
-import type { RateDecision, RateLimiter } from "./rate_limit.ts";
+import type { RateDecision, RateLimits } from "./rate_limit.ts";
 import { OllaError } from "../errors.ts";
 
-/** A 429 for a refused decision. */
+/** A 429 for a refused decision (a 503 when the shared limits could not be checked). */
 export function rateLimited(decision: RateDecision): OllaError {
+  if (decision.unavailable) {
+    return new OllaError(
+      503,
+      "Rate limits cannot be checked: Redis is unreachable and " +
+        "cluster.rate_limits_on_redis_failure is closed",
+      { code: "rate_limits_unavailable", fault: "policy", retryAfterSeconds: 1 },
+    );
+  }
   return new OllaError(
     429,
     `Too many requests (${decision.scope} rate limit); retry after ${decision.retryAfterSeconds}s`,
@@ -31,23 +39,34 @@ export function rateLimited(decision: RateDecision): OllaError {
 }
 
 /** Spends the request's tokens before it is forwarded. */
-export type RateGate = (c: Context<AppEnv>) => void;
+export type RateGate = (c: Context<AppEnv>) => void | Promise<void>;
 
 /**
- * The gate over `limiter`.
+ * The gate over `limiter`. It stays synchronous while the decisions are (this instance's
+ * buckets, or a shared lease with tokens left), so the hot path makes no promise for it.
  *
  * @throws {OllaError} 429 with `Retry-After` when a bucket is empty.
  */
-export function createRateGate(limiter: RateLimiter): RateGate {
-  return function admitToBackend(c) {
-    const decisions: RateDecision[] = [limiter.checkClient(c.get("clientIp"), false)];
+export function createRateGate(limiter: RateLimits): RateGate {
+  const afterKey = (decisions: RateDecision[], decision: RateDecision) => {
+    decisions.push(decision);
+    if (!decision.allowed) throw rateLimited(decision);
+  };
+  const afterClient = (c: Context<AppEnv>, decision: RateDecision) => {
+    const decisions = [decision];
     c.set("rateDecisions", decisions);
-    if (!decisions[0].allowed) throw rateLimited(decisions[0]);
+    if (!decision.allowed) throw rateLimited(decision);
     const principal = c.get("principal");
-    if (principal) {
-      const keyDecision = limiter.checkKey(principal.name);
-      decisions.push(keyDecision);
-      if (!keyDecision.allowed) throw rateLimited(keyDecision);
+    if (!principal) return;
+    const keyDecision = limiter.checkKey(principal.name);
+    if (keyDecision instanceof Promise) {
+      return keyDecision.then((resolved) => afterKey(decisions, resolved));
     }
+    afterKey(decisions, keyDecision);
+  };
+  return function admitToBackend(c) {
+    const decision = limiter.checkClient(c.get("clientIp"), false);
+    if (decision instanceof Promise) return decision.then((resolved) => afterClient(c, resolved));
+    return afterClient(c, decision);
   };
 }

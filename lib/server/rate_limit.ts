@@ -70,12 +70,41 @@ export interface RateDecision {
   headers: Record<string, string>;
   /** For a refusal: seconds until a retry can succeed. */
   retryAfterSeconds?: number;
-  /** Which bucket refused: `global`, `ip`, `key` or `health`. */
+  /** Which bucket refused: `global`, `ip`, `key` or `health` (`shared` for `unavailable`). */
   scope?: string;
+  /** Refused because the shared limits cannot be checked (`rate_limits_on_redis_failure: closed`). */
+  unavailable?: true;
 }
 
-/** All the buckets. */
-export class RateLimiter {
+/**
+ * Rate limits as the guard and the rate gate use them: this instance's buckets
+ * ({@linkcode RateLimiter}) or the cluster's (cluster/shared_rate_limits.ts), which may
+ * have to ask Redis.
+ */
+export interface RateLimits {
+  /** The global and per-address buckets, or the health bucket for liveness. */
+  checkClient(ip: string, health: boolean): RateDecision | Promise<RateDecision>;
+  /** The bucket of an inbound API key. */
+  checkKey(name: string): RateDecision | Promise<RateDecision>;
+  start(): void;
+  stop(): void;
+}
+
+/** `X-RateLimit-*` for a bucket of `perMinute` with `remaining` tokens, full in `msToFull`. */
+export function rateLimitHeaders(
+  perMinute: number,
+  remaining: number,
+  msToFull: number,
+): Record<string, string> {
+  return {
+    "x-ratelimit-limit": String(perMinute),
+    "x-ratelimit-remaining": String(remaining),
+    "x-ratelimit-reset": String(Math.ceil(msToFull / 1000)),
+  };
+}
+
+/** All the buckets of this instance. */
+export class RateLimiter implements RateLimits {
   readonly #settings: RateLimitSettings;
   readonly #clock: Clock;
   readonly #global: TokenBucket | undefined;
@@ -115,7 +144,6 @@ export class RateLimiter {
     return this.#perIp.size + this.#perKey.size + this.#health.size;
   }
 
-  /** Checks the global and per-address buckets (or the health bucket for liveness). */
   checkClient(ip: string, health: boolean): RateDecision {
     const s = this.#settings;
     if (health) {
@@ -130,7 +158,6 @@ export class RateLimiter {
     ]);
   }
 
-  /** Checks the bucket of an inbound API key. */
   checkKey(name: string): RateDecision {
     return this.#check([[
       "key",
@@ -183,10 +210,6 @@ export class RateLimiter {
   }
 
   #headers(bucket: TokenBucket, now: number): Record<string, string> {
-    return {
-      "x-ratelimit-limit": String(bucket.perMinute),
-      "x-ratelimit-remaining": String(bucket.remaining(now)),
-      "x-ratelimit-reset": String(Math.ceil(bucket.msUntilFull(now) / 1000)),
-    };
+    return rateLimitHeaders(bucket.perMinute, bucket.remaining(now), bucket.msUntilFull(now));
   }
 }

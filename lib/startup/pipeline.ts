@@ -39,6 +39,7 @@ export interface Pipeline {
 /** What the load-aware balancers read: the engines' reports, or olla-ts's own counts. */
 function loadSignals(state: ServiceState, config: Config): LoadSignals {
   const { engine_metrics: settings } = config;
+  const peerInflight = state.cluster?.peerInflight;
   return {
     loadOf: (endpoint) =>
       estimatedLoad(
@@ -46,6 +47,7 @@ function loadSignals(state: ServiceState, config: Config): LoadSignals {
         state.engineLoads.get(endpoint.name),
         state.clock.now(),
         settings.max_age,
+        peerInflight?.(endpoint),
       ),
     isFull: (endpoint) => {
       const load = state.engineLoads.get(endpoint.name);
@@ -74,6 +76,7 @@ export function buildPipeline(
     balancer: createBalancer(config.proxy.load_balancer, {
       random: deps.random,
       signals: loadSignals(state, config),
+      peerInflight: state.cluster?.peerInflight,
       cacheAware: config.cache_aware,
     }),
     admissions,
@@ -99,11 +102,12 @@ export function buildPipeline(
     discovery: state.discovery,
     wake: state.wake,
     probeNow: (name) => state.health.checkNow(name),
-    sticky: state.sticky,
+    sticky: state.pins,
     clock,
     deadlines,
   });
-  const rateLimiter = new RateLimiter(config.server.rate_limits, clock);
+  const rateLimiter = state.cluster?.rateLimits(config.server.rate_limits) ??
+    new RateLimiter(config.server.rate_limits, clock);
   const keys = config.server.auth.keys.map(({ name, key, admin }) => ({
     name,
     key: key ?? "",
@@ -150,6 +154,8 @@ export function buildPipeline(
     admissions,
     aliases: config.model_aliases,
     sticky: { table: state.sticky, settings: config.proxy.sticky_sessions },
+    clusterStatus: () =>
+      state.cluster?.status() ?? { enabled: false, reason: "cluster.redis_url is not set" },
     proxySettings: proxySettingsOf(config),
     engineLoads: state.engineLoads,
     engineMaxAgeMs: config.engine_metrics.max_age,

@@ -18,6 +18,7 @@
  * @module
  */
 import type { Fleet } from "./fleet.ts";
+import type { NodeChange, SharedNodes, SharedNodesListener } from "../cluster/shared_nodes.ts";
 import { nameFromUrl } from "../config/endpoints.ts";
 import type { Config } from "../config/schema.ts";
 import type { EndpointConfig } from "../config/schema_endpoint.ts";
@@ -50,6 +51,8 @@ export interface NodeRegistrationDeps {
   logger: Logger;
   fetch: typeof fetch;
   store: RegistrationStore | undefined;
+  /** The cluster's shared table (`cluster.share.registrations`). */
+  shared?: SharedNodes;
 }
 
 /** LMDeploy's answers, word for word. */
@@ -72,8 +75,11 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
-/** The registered nodes; one owner of their table. */
-export class NodeRegistration {
+/**
+ * The registered nodes; one owner of their table. With a cluster, each change made here
+ * is shared, and the other instances' changes come back through the same add and remove.
+ */
+export class NodeRegistration implements SharedNodesListener {
   readonly #deps: NodeRegistrationDeps;
   /** URL -> what the node declared that olla-ts does not keep elsewhere. */
   readonly #declared = new Map<string, Declared>();
@@ -97,7 +103,7 @@ export class NodeRegistration {
    * Registers a node (LMDeploy's `Node` body); idempotent on the URL. `peer` is the
    * address the request came from.
    */
-  add(body: unknown, peer: string): string {
+  add(body: unknown, peer: string, share = true): string {
     if (!isObject(body) || typeof body.url !== "string") return NODE_ANSWERS.badUrl;
     let url: URL;
     try {
@@ -130,13 +136,19 @@ export class NodeRegistration {
         return NODE_ANSWERS.badUrl;
       }
     }
-    this.#deps.logger.info("node registered", { url: href, models, role });
+    this.#deps.logger.info("node registered", {
+      url: href,
+      models,
+      role,
+      ...(share ? {} : { via: "cluster" }),
+    });
     void this.#save();
+    if (share) this.#deps.shared?.saved(href, this.#statusJson(href));
     return NODE_ANSWERS.added;
   }
 
   /** Removes a node (draining it); "Deleted successfully" even for an unknown URL, as LMDeploy. */
-  remove(body: unknown): string {
+  remove(body: unknown, share = true): string {
     const url = isObject(body) && typeof body.url === "string" ? body.url.replace(/\/+$/, "") : "";
     const endpoint = this.#find(url);
     if (endpoint) {
@@ -144,7 +156,34 @@ export class NodeRegistration {
       this.#declared.delete(url);
       void this.#save();
     }
+    if (share) this.#deps.shared?.removed(url);
     return NODE_ANSWERS.removed;
+  }
+
+  /** Another instance's change. */
+  applyChange(change: NodeChange): void {
+    if (change.op === "remove") {
+      this.remove({ url: change.url }, false);
+    } else {
+      this.add({ url: change.url, status: parseStatus(change.status) }, "", false);
+    }
+  }
+
+  /** The cluster's whole table: adds what is missing here, removes what it no longer has. */
+  applyTable(table: Readonly<Record<string, string>>, removeMissing: boolean): void {
+    for (const [url, status] of Object.entries(table)) {
+      if (!this.#find(url)) this.add({ url, status: parseStatus(status) }, "", false);
+    }
+    if (!removeMissing) return;
+    for (const endpoint of this.#deps.registry.endpoints) {
+      const url = endpoint.config.url;
+      if (
+        endpoint.source === "registered" && !endpoint.draining && !(url in table) &&
+        !this.#deps.shared?.isPending(url)
+      ) {
+        this.remove({ url }, false);
+      }
+    }
   }
 
   /** LMDeploy's `/nodes/status`: URL -> status, for registered and configured endpoints. */
@@ -210,16 +249,8 @@ export class NodeRegistration {
       return;
     }
     for (const [url, value] of Object.entries(table)) {
-      let status: unknown = value;
       // LMDeploy writes each status as a JSON string inside the JSON.
-      if (typeof value === "string") {
-        try {
-          status = JSON.parse(value);
-        } catch {
-          status = {};
-        }
-      }
-      this.add({ url, status }, "");
+      this.add({ url, status: typeof value === "string" ? parseStatus(value) : value }, "");
     }
     logger.info("registered nodes restored", { count: Object.keys(table).length });
   }
@@ -249,19 +280,38 @@ export class NodeRegistration {
     } as EndpointConfig;
   }
 
+  /** The registered nodes' statuses as the cluster's table keeps them. */
+  localTable(): Record<string, string> {
+    const table: Record<string, string> = {};
+    for (const [url, status] of Object.entries(this.status())) {
+      if (this.#find(url)) table[url] = this.#statusJson(url, status);
+    }
+    return table;
+  }
+
+  /** A node's status as kept in the state file and the cluster's table. */
+  #statusJson(url: string, status = this.status()[url]): string {
+    return JSON.stringify({ ...status, unfinished: 0 });
+  }
+
   /** Writes the table in LMDeploy's format (each status a JSON string), atomically. */
   async #save(): Promise<void> {
     const { store, logger } = this.#deps;
     if (!store) return;
-    const table: Record<string, string> = {};
-    for (const [url, status] of Object.entries(this.status())) {
-      if (this.#find(url)) table[url] = JSON.stringify({ ...status, unfinished: 0 });
-    }
     try {
-      await store.save(`${JSON.stringify(table, null, 2)}\n`);
+      await store.save(`${JSON.stringify(this.localTable(), null, 2)}\n`);
     } catch (error) {
       logger.warn("registration state file cannot be written", { error: String(error) });
     }
+  }
+}
+
+/** A status JSON string, `{}` when it is not valid JSON. */
+function parseStatus(text: string | undefined): unknown {
+  try {
+    return JSON.parse(text ?? "{}");
+  } catch {
+    return {};
   }
 }
 

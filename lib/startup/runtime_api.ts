@@ -8,6 +8,7 @@
  */
 import { watch } from "node:fs";
 import { readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { basename, dirname } from "node:path";
 import { connect } from "node:net";
 import process from "node:process";
@@ -250,4 +251,9 @@ export function canConnect(hostname: string, port: number, timeoutMs: number): P
     socket.once("connect", () => done(true));
     socket.once("error", () => done(false));
   });
+}
+
+/** This machine's host name (node:os, on both runtimes): the default `cluster.instance_id`. */
+export function hostName(): string {
+  return hostname();
 }

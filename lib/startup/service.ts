@@ -82,6 +82,7 @@ const RESTART_KEYS: readonly ((config: Config) => unknown)[] = [
   (c) => c.proxy.circuit_breaker,
   (c) => [c.proxy.sticky_sessions.max_sessions, c.proxy.sticky_sessions.idle_ttl_seconds],
   (c) => [c.logging.format, c.logging.output],
+  (c) => c.cluster,
 ];
 const RESTART_NAMES = [
   "server.host",
@@ -94,6 +95,7 @@ const RESTART_NAMES = [
   "proxy.circuit_breaker",
   "proxy.sticky_sessions (table size and lifetime)",
   "logging.format/output",
+  "cluster",
 ];
 
 function restartNeeded(before: Config, after: Config): string[] {
@@ -173,7 +175,7 @@ export function createService(deps: ServiceDeps): Service {
       state.engineMetrics.start();
       state.telemetry.timeseries.start();
       pipeline.start();
-      void state.registration.restore();
+      void startSharing();
     },
     stop() {
       started = false;
@@ -184,8 +186,19 @@ export function createService(deps: ServiceDeps): Service {
       state.telemetry.events.close();
       pipeline.stop();
       state.deadlines.clear();
+      void state.cluster?.stop();
     },
   };
+
+  /**
+   * Joins the cluster (when there is one), then restores the registered nodes: the state
+   * file's, and then the cluster's table, which the registration keeps in step from then on.
+   */
+  async function startSharing(): Promise<void> {
+    await state.cluster?.start();
+    await state.registration.restore();
+    if (state.registration.enabled) await state.cluster?.nodes?.start(state.registration);
+  }
 }
 
 /**

@@ -8,7 +8,9 @@
  */
 import { Fleet } from "./fleet.ts";
 import { NodeRegistration, type RegistrationStore } from "./registration.ts";
-import { canConnect } from "./runtime_api.ts";
+import { canConnect, hostName } from "./runtime_api.ts";
+import { Cluster } from "../cluster/cluster.ts";
+import type { RedisClientLike } from "../cluster/redis_link.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config/schema.ts";
 import { Deadlines } from "../deadlines.ts";
@@ -24,9 +26,10 @@ import type { ProfileSet } from "../profiles/profile.ts";
 import type { Admission } from "../proxy/admission.ts";
 import { EngineLoads } from "../registry/engine_loads.ts";
 import { Registry } from "../registry/registry.ts";
-import { StickyTable } from "../routing/sticky.ts";
+import { type PinStore, StickyTable } from "../routing/sticky.ts";
 import { InflightTracker } from "../server/inflight.ts";
 import { NativeMessagesSupport } from "../translate/anthropic_plan.ts";
+import { VERSION } from "../version.ts";
 
 /** What the service needs from its surroundings. */
 export interface ServiceDeps {
@@ -45,6 +48,8 @@ export interface ServiceDeps {
   logLinesDropped?: () => number;
   /** Where registered LMDeploy nodes are kept across restarts (`state_file`). */
   registrationStore?: RegistrationStore;
+  /** Makes the Redis client of `cluster.redis_url`. @default {node-redis} */
+  createRedisClient?: (url: string) => Promise<RedisClientLike>;
   /** The runtime's name, version and memory figures, for status output. */
   runtime: {
     name: string;
@@ -74,6 +79,10 @@ export interface ServiceState {
   readonly wake: WakeCoordinator;
   readonly admissions: Map<string, Admission>;
   readonly sticky: StickyTable;
+  /** Where requests look pins up: the cluster's when shared, else the table. */
+  readonly pins: PinStore;
+  /** With `cluster.redis_url`: what this instance shares with the others. */
+  readonly cluster: Cluster | undefined;
   readonly deadlines: Deadlines;
   readonly inflight: InflightTracker;
   /** Answers being streamed, for shutdown to end with an error event when time is up. */
@@ -202,6 +211,26 @@ export function createState(deps: ServiceDeps): ServiceState {
     onChange: (kind, endpoint) =>
       events.push(kind, kind === "endpoint_added" ? "added" : "removed", endpoint),
   });
+  const cluster = config.cluster.redis_url === "" ? undefined : new Cluster({
+    settings: config.cluster,
+    instanceId: config.cluster.instance_id || `${hostName()}:${config.server.port}`,
+    clock,
+    logger,
+    metrics: telemetry.metrics,
+    sticky: { table: sticky, ...config.proxy.sticky_sessions },
+    createClient: deps.createRedisClient,
+    describe: () => ({
+      version: VERSION,
+      runtime: `${deps.runtime.name} ${deps.runtime.version}`,
+      started_at: new Date(telemetry.startedAt).toISOString(),
+      endpoints: registry.endpoints.filter((endpoint) => !endpoint.draining).map((endpoint) => ({
+        name: endpoint.name,
+        url: endpoint.config.url,
+        status: endpoint.status,
+        inflight: endpoint.inflight,
+      })),
+    }),
+  });
   const registration = new NodeRegistration({
     fleet,
     registry,
@@ -209,6 +238,7 @@ export function createState(deps: ServiceDeps): ServiceState {
     logger,
     fetch,
     store: deps.registrationStore,
+    shared: cluster?.nodes,
   });
   return {
     clock,
@@ -221,6 +251,8 @@ export function createState(deps: ServiceDeps): ServiceState {
     wake,
     admissions,
     sticky,
+    pins: cluster?.pins ?? sticky,
+    cluster,
     deadlines: new Deadlines(clock),
     inflight,
     liveStreams: new LiveStreams(),

@@ -1,7 +1,7 @@
 /**
  * Olla's status routes: `/internal/health`, `/internal/status`,
  * `/internal/status/endpoints`, `/internal/status/models`, `/internal/stats/models`,
- * `/internal/stats/sticky`, `/internal/process`, `/internal/metrics` (Prometheus) and
+ * `/internal/stats/sticky`, `/internal/process`, `/internal/cluster` (olla-ts's own), `/internal/metrics` (Prometheus) and
  * `/version`. As in Olla, each answers any method (`POST /internal/health` included).
  * Status JSON carries a weak ETag over its content (timestamps and relative times
  * excluded) and answers a matching `If-None-Match` with 304.
@@ -33,6 +33,8 @@ export interface InternalRouteDeps extends StatusSources {
     table: StickyTable;
     settings: { enabled: boolean; max_sessions: number; idle_ttl_seconds: number };
   };
+  /** `/internal/cluster`: this instance among the others (cluster/cluster.ts). */
+  clusterStatus: () => Record<string, unknown>;
 }
 
 /** Keys left out of the ETag because they change with the clock, not with the state. */
@@ -73,6 +75,8 @@ export function internalRoutes(deps: InternalRouteDeps): Hono<AppEnv> {
   app.all("/internal/status", (c) => jsonWithEtag(c, statusBody(deps)));
 
   app.all("/internal/status/endpoints", (c) => jsonWithEtag(c, endpointsBody(deps)));
+
+  app.all("/internal/cluster", (c) => jsonWithEtag(c, deps.clusterStatus()));
 
   app.all("/internal/status/models", (c) =>
     jsonWithEtag(

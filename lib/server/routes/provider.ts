@@ -146,7 +146,7 @@ function providerHandler(deps: ProviderRouteDeps) {
         const direct = rule.action === "management"
           ? managementTarget(c, deps, profile)
           : undefined;
-        deps.admitToBackend(c);
+        await deps.admitToBackend(c);
         return await deps.dispatcher.dispatch({
           request: c.req.raw,
           record: c.get("record"),

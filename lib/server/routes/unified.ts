@@ -103,7 +103,7 @@ function unifiedHandler(deps: ProviderRouteDeps) {
     assertForwardable(path, url.search);
     const scope = deps.registry.endpoints.filter((endpoint) => serving.has(endpoint.profile));
     const relative = `/${path}${url.search}`;
-    deps.admitToBackend(c);
+    await deps.admitToBackend(c);
     return await deps.dispatcher.dispatch({
       request: c.req.raw,
       record: c.get("record"),

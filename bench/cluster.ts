@@ -1,0 +1,215 @@
+// deno-lint-ignore-file no-console
+/**
+ * The cost of cluster mode (`deno task bench:cluster`, and part of `deno task bench`):
+ * olla-ts alone and olla-ts with `cluster.redis_url` (a local redis-server, every
+ * `cluster.share` switch on, a second instance beating beside it so the instances' table
+ * is real), the same configuration otherwise: a per-address rate limit of 100,000,000 a
+ * minute with a burst of 1000 (so every request takes a token and the local allowance is
+ * 100), on each runtime. wrk posts a chat request with 32 connections; reported per
+ * runtime are the median req/s and CPU per request (process CPU / requests, from
+ * schedstat) over alternating rounds, and the CPU cluster mode adds per request.
+ *
+ * Writes bench/results/cluster-latest.{json,md} and the README's `bench:cluster` table;
+ * `--smoke` runs one short round and checks only that numbers came out.
+ *
+ * @module
+ */
+import { freePort, NO_RELAUNCH } from "./_process.ts";
+import { quoteInReadme } from "./_readme.ts";
+
+const smoke = Deno.args.includes("--smoke");
+const ROUNDS = smoke ? 1 : 5;
+const SECONDS = smoke ? 1 : 5;
+const ROOT = new URL("../", import.meta.url).pathname;
+const BODY = '{"model":"bench-model","messages":[{"role":"user","content":"Hello"}]}';
+
+const children: Deno.ChildProcess[] = [];
+function start(command: string, args: string[], env: Record<string, string> = {}) {
+  const child = new Deno.Command(command, {
+    args,
+    cwd: ROOT,
+    env: { ...NO_RELAUNCH, ...env },
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  children.push(child);
+  return child;
+}
+
+async function waitFor(url: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      const response = await fetch(url);
+      await response.body?.cancel();
+      if (response.ok) return;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+/** On-CPU microseconds of a process's threads so far (schedstat, nanoseconds). */
+function cpuUs(pid: number): number {
+  let total = 0;
+  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(
+        Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/schedstat`).split(" ")[0],
+      );
+    } catch {
+      // The thread ended while being read.
+    }
+  }
+  return total / 1000;
+}
+
+for (const [tool, flag] of [["wrk", "-v"], ["redis-server", "--version"], ["bun", "--version"]]) {
+  const found = await new Deno.Command(tool, { args: [flag], stdout: "null", stderr: "null" })
+    .output().then(() => true, () => false);
+  if (!found) {
+    console.error(`bench:cluster needs ${tool} (apt-get install wrk redis-server; bun from npm)`);
+    Deno.exit(1);
+  }
+}
+
+const tmp = await Deno.makeTempDir({ prefix: "olla-bench-cluster-" });
+const lua = `${tmp}/post.lua`;
+await Deno.writeTextFile(
+  lua,
+  `wrk.method = "POST"\nwrk.body = '${BODY}'\nwrk.headers["Content-Type"] = "application/json"\n`,
+);
+
+async function wrk(url: string, seconds: number): Promise<{ requests: number; rps: number }> {
+  const out = await new Deno.Command("wrk", {
+    args: ["-t2", "-c32", `-d${seconds}s`, "-s", lua, url],
+    stdout: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0);
+  if (non2xx > 0) throw new Error(`${url}: ${non2xx} answers were not 2xx`);
+  return {
+    requests: Number(/(\d+) requests in/.exec(text)?.[1] ?? 0),
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 0),
+  };
+}
+
+const upstreamPort = freePort();
+start("bun", ["bench/upstream.ts", String(upstreamPort)]);
+const redisPort = freePort();
+start("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", ""]);
+await waitFor(`http://127.0.0.1:${upstreamPort}/health`);
+
+async function configFile(port: number, cluster: string): Promise<string> {
+  const path = `${tmp}/olla-${port}.yaml`;
+  await Deno.writeTextFile(
+    path,
+    `server:
+  host: 127.0.0.1
+  port: ${port}
+  request_logging: false
+  rate_limits: { global_requests_per_minute: 0, per_ip_requests_per_minute: 100000000, burst_size: 1000 }
+logging:
+  level: warn
+discovery:
+  static:
+    endpoints:
+      - { name: bench, url: "http://127.0.0.1:${upstreamPort}", type: lmdeploy, check_interval: 5s }
+${cluster}`,
+  );
+  return path;
+}
+
+const clusterBlock = (id: string) =>
+  `cluster:\n  redis_url: redis://127.0.0.1:${redisPort}\n  instance_id: ${id}\n`;
+
+interface Row {
+  runtime: string;
+  single_rps: number;
+  cluster_rps: number;
+  single_cpu_us: number;
+  cluster_cpu_us: number;
+  added_cpu_us: number;
+}
+
+const median = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
+
+async function measureRuntime(runtime: "deno" | "bun"): Promise<Row> {
+  const run = (config: string) =>
+    runtime === "deno"
+      ? start(Deno.execPath(), ["run", "-A", "main.ts", "-c", config])
+      : start("bun", ["main.ts", "-c", config]);
+  const ports = { single: freePort(), cluster: freePort(), peer: freePort() };
+  const single = run(await configFile(ports.single, ""));
+  const cluster = run(await configFile(ports.cluster, clusterBlock(`bench-${runtime}`)));
+  const peer = run(await configFile(ports.peer, clusterBlock(`peer-${runtime}`)));
+  for (const port of Object.values(ports)) {
+    await waitFor(`http://127.0.0.1:${port}/olla/lmdeploy/v1/models`);
+  }
+  const contenders = [
+    ["single", single, `http://127.0.0.1:${ports.single}/olla/lmdeploy/v1/chat/completions`],
+    ["cluster", cluster, `http://127.0.0.1:${ports.cluster}/olla/lmdeploy/v1/chat/completions`],
+  ] as const;
+  for (const [, , url] of contenders) await wrk(url, 2);
+  const cpu: Record<string, number[]> = { single: [], cluster: [] };
+  const rps: Record<string, number[]> = { single: [], cluster: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, child, url] of contenders) {
+      const before = cpuUs(child.pid);
+      const result = await wrk(url, SECONDS);
+      cpu[name].push((cpuUs(child.pid) - before) / result.requests);
+      rps[name].push(result.rps);
+    }
+  }
+  for (const child of [single, cluster, peer]) child.kill("SIGTERM");
+  await Promise.all([single, cluster, peer].map((child) => child.status));
+  const round1 = (value: number) => Math.round(value * 10) / 10;
+  return {
+    runtime: runtime === "deno" ? "Deno" : "Bun",
+    single_rps: Math.round(median(rps.single)),
+    cluster_rps: Math.round(median(rps.cluster)),
+    single_cpu_us: round1(median(cpu.single)),
+    cluster_cpu_us: round1(median(cpu.cluster)),
+    added_cpu_us: round1(median(cpu.cluster) - median(cpu.single)),
+  };
+}
+
+const rows: Row[] = [];
+try {
+  for (const runtime of ["deno", "bun"] as const) rows.push(await measureRuntime(runtime));
+} finally {
+  for (const child of children) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+const date = new Date().toISOString();
+const table = [
+  `Cluster mode against one instance (${
+    date.slice(0, 10)
+  }, ${ROUNDS} rounds of ${SECONDS} s, wrk -c32, medians; target: <= 15 us CPU added per request):`,
+  "",
+  "| runtime | single req/s | cluster req/s | single CPU/req | cluster CPU/req | added CPU/req |",
+  "| ------- | ------------ | ------------- | -------------- | --------------- | ------------- |",
+  ...rows.map((r) =>
+    `| ${r.runtime} | ${r.single_rps} | ${r.cluster_rps} | ${r.single_cpu_us} us | ${r.cluster_cpu_us} us | ${r.added_cpu_us} us |`
+  ),
+].join("\n");
+console.log(table);
+const dir = `${ROOT}bench/results/`;
+const name = smoke ? "cluster-smoke" : "cluster-latest";
+await Deno.writeTextFile(`${dir}${name}.json`, JSON.stringify({ date, rows }, null, 2) + "\n");
+await Deno.writeTextFile(`${dir}${name}.md`, `${table}\n`);
+if (!smoke) await quoteInReadme("bench:cluster", table);
+await Deno.remove(tmp, { recursive: true }).catch(() => {});
+
+if (smoke && !rows.every((r) => r.single_rps > 0 && r.cluster_rps > 0 && r.cluster_cpu_us > 0)) {
+  console.error("bench:cluster smoke run failed: no numbers");
+  Deno.exit(1);
+}
