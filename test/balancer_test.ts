@@ -124,6 +124,17 @@ describe("pickLeastConnections()", () => {
     assert.equal(pickLeastConnections(registry.endpoints, { value: 0 })?.name, "b");
   });
 
+  test("counts the other instances' requests in flight when given them", () => {
+    const registry = fleet([{ name: "a" }, { name: "b" }]);
+    registry.beginAttempt("b");
+    const others = (endpoint: { name: string }) => (endpoint.name === "a" ? 3 : 0);
+    assert.equal(
+      pickLeastConnections(registry.endpoints, { value: 0 }, (e) => e.inflight + others(e))?.name,
+      "b",
+    );
+    assert.equal(pickLeastConnections(registry.endpoints, { value: 0 })?.name, "a");
+  });
+
   test("rotates ties so a recovered endpoint is not starved by configuration order", () => {
     const registry = fleet([{ name: "a" }, { name: "b" }, { name: "c" }]);
     const cursor = { value: 0 };

@@ -53,6 +53,8 @@ interface InstanceShape {
   /** The `proxy:` section's lines (indented by two). */
   proxy?: string;
   registration?: boolean;
+  /** More `server:` lines (indented by two). */
+  server?: string;
 }
 
 /** A config of the given shape with the cluster block. */
@@ -60,7 +62,7 @@ function instanceYaml(shape: InstanceShape, cluster: string): string {
   const endpoints = shape.endpoints.map(([name, fake]) => endpointYaml(name, fake.url)).join("");
   return `server:
   request_logging: true
-  rate_limits:
+${shape.server ?? ""}  rate_limits:
 ${shape.rateLimits ?? "    global_requests_per_minute: 0\n    per_ip_requests_per_minute: 0\n"}${
     shape.proxy ? `proxy:\n${shape.proxy}` : ""
   }discovery:
@@ -219,6 +221,91 @@ describe("cluster over Redis", { skip }, () => {
       assert.ok(Number(refused.headers.get("retry-after")) >= 1);
       assert.equal(refused.headers.get("x-ratelimit-limit"), "60");
       await refused.body?.cancel();
+    } finally {
+      await close();
+    }
+  });
+
+  for (
+    const [scope, limits, path, headers] of [
+      ["global", "    global_requests_per_minute: 60\n    per_ip_requests_per_minute: 0\n", "", {}],
+      [
+        "per-key",
+        "    global_requests_per_minute: 0\n    per_ip_requests_per_minute: 0\n" +
+        "    per_key_requests_per_minute: 60\n",
+        "",
+        { authorization: "Bearer sk-team-a-12345" },
+      ],
+      [
+        "health",
+        "    global_requests_per_minute: 0\n    per_ip_requests_per_minute: 0\n" +
+        "    health_requests_per_minute: 60\n",
+        "/internal/health",
+        {},
+      ],
+    ] as const
+  ) {
+    test(`the ${scope} bucket is one bucket across both instances`, async () => {
+      const [a, b, close] = await pair((id, prefix) =>
+        instanceYaml(
+          {
+            endpoints: [["e1", fakes[0]]],
+            rateLimits: `${limits}    burst_size: 3\n`,
+            server: scope === "per-key"
+              ? '  auth: { enabled: true, keys: [{ name: team-a, key: "sk-team-a-12345" }] }\n'
+              : "",
+          },
+          clusterYaml(redis.url, id, prefix),
+        )
+      );
+      try {
+        const statuses: number[] = [];
+        for (let i = 0; i < 6; i++) {
+          const olla = i % 2 === 0 ? a : b;
+          const response = path === ""
+            ? await chat(olla, {}, headers)
+            : await fetch(`${olla.url}${path}`);
+          await response.body?.cancel();
+          statuses.push(response.status);
+        }
+        assert.deepEqual(statuses, [200, 200, 200, 429, 429, 429]);
+      } finally {
+        await close();
+      }
+    });
+  }
+
+  test("each cluster.share switch keeps its state per instance when off", async () => {
+    const [a, b, close] = await pair((id, prefix) =>
+      instanceYaml(
+        {
+          endpoints: id === "a"
+            ? [["e1", fakes[0]], ["e2", fakes[1]]]
+            : [["e2", fakes[1]], ["e1", fakes[0]]],
+          rateLimits: "    per_ip_requests_per_minute: 60\n    burst_size: 3\n",
+          proxy: "  load_balancer: round-robin\n  sticky_sessions:\n    enabled: true\n" +
+            "    key_sources: [session_header]\n",
+        },
+        clusterYaml(
+          redis.url,
+          id,
+          prefix,
+          "  share: { rate_limits: false, sticky_sessions: false }\n",
+        ),
+      )
+    );
+    try {
+      const statuses: number[] = [];
+      const served = new Set<string>();
+      for (let i = 0; i < 8; i++) {
+        const response = await chat(i % 2 === 0 ? a : b, {}, { "x-olla-session-id": "c" });
+        await response.body?.cancel();
+        statuses.push(response.status);
+        if (response.ok) served.add(response.headers.get("x-olla-endpoint") ?? "");
+      }
+      // Three each, and each instance pinned the conversation where its own rotation began.
+      assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200, 429, 429]);
+      assert.deepEqual([...served].sort(), ["e1", "e2"]);
     } finally {
       await close();
     }

@@ -129,6 +129,19 @@ describe("the load estimate", () => {
     assert.equal(estimatedLoad(a(), loads.get("a"), clock.now(), 30_000), 2);
   });
 
+  test("the other instances' requests count once: the larger of their count and the engine's", () => {
+    const { clock, registry } = fleet(["a"]);
+    const loads = new EngineLoads();
+    const a = () => registry.get("a")!;
+    registry.beginAttempt("a");
+    assert.equal(estimatedLoad(a(), undefined, clock.now(), 30_000, 3), 4);
+    // The engine's report already holds the others' 3 (and 2 more from direct clients).
+    loads.set(a(), { running: 6, waiting: 0 }, clock.now());
+    assert.equal(estimatedLoad(a(), loads.get("a"), clock.now(), 30_000, 3), 6);
+    // The others' count is fresher: more than the report knows of.
+    assert.equal(estimatedLoad(a(), loads.get("a"), clock.now(), 30_000, 9), 10);
+  });
+
   test("stale or failing reports fall back to olla-ts's own in-flight count", async () => {
     const { clock, registry } = fleet(["a"]);
     const loads = new EngineLoads();
