@@ -16,7 +16,14 @@ const redisPort = await new Promise((done) => {
     probe.close(() => done(port));
   });
 });
-const redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", ""], {
+const redis = spawn("redis-server", [
+  "--port",
+  String(redisPort),
+  "--bind",
+  "127.0.0.1",
+  "--save",
+  "",
+], {
   stdio: "ignore",
 });
 writeFileSync(
