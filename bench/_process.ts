@@ -1,8 +1,8 @@
 /**
  * What the benchmark harness needs to start contenders (Deno only: run.ts, fleet.ts and
  * soak.ts run under Deno): free ports, since fixed ports would let a leftover process
- * from an earlier run answer in place of the contender under test; and the environment
- * that keeps olla-ts on Bun from relaunching itself.
+ * from an earlier run answer in place of the contender under test; the environment that
+ * keeps olla-ts on Bun from relaunching itself; and a process's CPU time.
  *
  * @module
  */
@@ -23,3 +23,27 @@ export const NO_RELAUNCH: Readonly<Record<string, string>> = {
   BUN_CONFIG_MAX_HTTP_REQUESTS: "8192",
   BUN_OPTIONS: "--max-http-header-size=4194304",
 };
+
+/**
+ * CPU time a process and its children have used so far, in microseconds: the sum of each
+ * thread's on-CPU time from /proc/<pid>/task/<tid>/schedstat (nanoseconds; /proc/<pid>/stat
+ * counts in 10 ms ticks, too coarse for a few thousand stream frames). Children are
+ * counted because nginx's master does nothing and its workers do the work.
+ */
+export function cpuUs(pid: number): number {
+  let total = 0;
+  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(
+        Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/schedstat`).split(" ")[0],
+      );
+      const children = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`);
+      for (const child of children.trim().split(/\s+/).filter(Boolean)) {
+        total += cpuUs(Number(child)) * 1000;
+      }
+    } catch {
+      // The thread ended while being read.
+    }
+  }
+  return total / 1000;
+}

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { freePort, NO_RELAUNCH } from "./_process.ts";
+import { cpuUs, freePort, NO_RELAUNCH } from "./_process.ts";
 import { quoteInReadme } from "./_readme.ts";
 
 const smoke = Deno.args.includes("--smoke");
@@ -48,21 +48,6 @@ async function waitFor(url: string): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`${url} did not come up`);
-}
-
-/** On-CPU microseconds of a process's threads so far (schedstat, nanoseconds). */
-function cpuUs(pid: number): number {
-  let total = 0;
-  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-    try {
-      total += Number(
-        Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/schedstat`).split(" ")[0],
-      );
-    } catch {
-      // The thread ended while being read.
-    }
-  }
-  return total / 1000;
 }
 
 for (const [tool, flag] of [["wrk", "-v"], ["redis-server", "--version"], ["bun", "--version"]]) {

@@ -18,7 +18,7 @@
  * @module
  */
 import pkg from "../package.json" with { type: "json" };
-import { freePort, NO_RELAUNCH } from "./_process.ts";
+import { cpuUs, freePort, NO_RELAUNCH } from "./_process.ts";
 import { quoteInReadme } from "./_readme.ts";
 
 const smoke = Deno.args.includes("--smoke");
@@ -106,30 +106,6 @@ async function waitFor(url: string, timeoutMs = 30_000): Promise<void> {
 function rssMb(pid: number, field = "VmRSS"): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
-}
-
-/**
- * CPU time a process and its children have used so far, in microseconds: the sum of each
- * thread's on-CPU time from /proc/<pid>/task/<tid>/schedstat (nanoseconds; /proc/<pid>/stat
- * counts in 10 ms ticks, too coarse for a few thousand stream frames). Children are
- * counted because nginx's master does nothing and its workers do the work.
- */
-function cpuUs(pid: number): number {
-  let total = 0;
-  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-    try {
-      total += Number(
-        Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/schedstat`).split(" ")[0],
-      );
-      const children = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`);
-      for (const child of children.trim().split(/\s+/).filter(Boolean)) {
-        total += cpuUs(Number(child)) * 1000;
-      }
-    } catch {
-      // The thread ended while being read.
-    }
-  }
-  return total / 1000;
 }
 
 /** Samples a process's RSS while `work` runs; returns the peak. */

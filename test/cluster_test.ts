@@ -180,6 +180,15 @@ describe("cluster over Redis", { skip }, () => {
     await redis.stop();
   });
 
+  /**
+   * Both fakes in opposite orders: without shared pins, each instance's round-robin would
+   * start a conversation somewhere else.
+   */
+  const crossed = (id: "a" | "b"): [string, FakeLmdeploy][] =>
+    id === "a" ? [["e1", fakes[0]], ["e2", fakes[1]]] : [["e2", fakes[1]], ["e1", fakes[0]]];
+  const STICKY_ROUND_ROBIN = "  load_balancer: round-robin\n  sticky_sessions:\n" +
+    "    enabled: true\n    key_sources: [session_header]\n";
+
   /** Two instances over the same fakes and prefix; `configure` gives each its YAML. */
   async function pair(
     configure: (id: "a" | "b", prefix: string) => string,
@@ -279,12 +288,9 @@ describe("cluster over Redis", { skip }, () => {
     const [a, b, close] = await pair((id, prefix) =>
       instanceYaml(
         {
-          endpoints: id === "a"
-            ? [["e1", fakes[0]], ["e2", fakes[1]]]
-            : [["e2", fakes[1]], ["e1", fakes[0]]],
+          endpoints: crossed(id),
           rateLimits: "    per_ip_requests_per_minute: 60\n    burst_size: 3\n",
-          proxy: "  load_balancer: round-robin\n  sticky_sessions:\n    enabled: true\n" +
-            "    key_sources: [session_header]\n",
+          proxy: STICKY_ROUND_ROBIN,
         },
         clusterYaml(
           redis.url,
@@ -312,15 +318,11 @@ describe("cluster over Redis", { skip }, () => {
   });
 
   test("a sticky conversation alternating between instances stays on one endpoint", async () => {
-    // Opposite endpoint order: unshared, each instance's round-robin would start elsewhere.
     const [a, b, close] = await pair((id, prefix) =>
       instanceYaml(
         {
-          endpoints: id === "a"
-            ? [["e1", fakes[0]], ["e2", fakes[1]]]
-            : [["e2", fakes[1]], ["e1", fakes[0]]],
-          proxy: "  load_balancer: round-robin\n  sticky_sessions:\n    enabled: true\n" +
-            "    key_sources: [session_header]\n",
+          endpoints: crossed(id),
+          proxy: STICKY_ROUND_ROBIN,
         },
         clusterYaml(redis.url, id, prefix),
       )

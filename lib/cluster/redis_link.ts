@@ -56,13 +56,11 @@ export class RedisLink {
   #slow = false;
   /** The state last logged; `undefined` before the first. */
   #reportedUp: boolean | undefined;
-  #everUp = false;
   #epoch = 0;
   #lastError = "";
   #probe: TimerId | undefined;
   #stopped = false;
   readonly #rejoinListeners: (() => void)[] = [];
-  readonly #channels = new Map<string, (message: string) => void>();
 
   constructor(options: RedisLinkOptions) {
     this.#options = options;
@@ -107,12 +105,18 @@ export class RedisLink {
       this.#changed();
     });
     this.#watch(this.#subscriber, () => {});
-    const ready = Promise.all([
-      this.#client.connect(),
-      this.#subscriber.connect(),
-    ]).then(() => true, () => false);
-    const waited = await Promise.race([ready, this.#delay(waitMs).then(() => false)]);
-    if (!waited) this.#changed();
+    const { clock } = this.#options;
+    let timer: TimerId | undefined;
+    const connected = await Promise.race([
+      Promise.all([this.#client.connect(), this.#subscriber.connect()]).then(
+        () => true,
+        () => false,
+      ),
+      new Promise<false>((resolve) => timer = clock.setTimeout(() => resolve(false), waitMs)),
+    ]);
+    clock.clearTimeout(timer);
+    // Not up in time: say so now rather than at the first failed command.
+    if (!connected) this.#changed();
     this.#scheduleProbe();
   }
 
@@ -148,11 +152,11 @@ export class RedisLink {
 
   /** Subscribes to a channel (messages from every instance, this one included). */
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<void> {
-    this.#channels.set(channel, onMessage);
     const subscriber = this.#subscriber;
     if (!subscriber) return;
     try {
-      await subscriber.SUBSCRIBE(channel, (message) => this.#channels.get(channel)?.(message));
+      // node-redis subscribes again by itself after a reconnect.
+      await subscriber.SUBSCRIBE(channel, onMessage);
     } catch (error) {
       this.#failed("subscribe", error);
     }
@@ -195,13 +199,12 @@ export class RedisLink {
   #changed(reason = this.#lastError || "not connected"): void {
     const up = this.up;
     if (this.#stopped || up === this.#reportedUp) return;
-    const rejoined = up && this.#everUp;
+    const rejoined = up && this.#epoch > 0;
     this.#reportedUp = up;
     if (!up) {
       this.#options.logger.warn("redis unavailable; using this instance's own state", { reason });
       return;
     }
-    this.#everUp = true;
     this.#epoch++;
     this.#options.logger.info(
       rejoined ? "redis is back; resyncing shared state" : "redis connected; sharing state",
@@ -226,10 +229,6 @@ export class RedisLink {
       }
       if (!this.#stopped) this.#scheduleProbe();
     }, this.#options.probeIntervalMs ?? 1000);
-  }
-
-  #delay(ms: number): Promise<void> {
-    return new Promise((resolve) => this.#options.clock.setTimeout(resolve, ms));
   }
 }
 
