@@ -375,6 +375,11 @@ describe("hot reload", () => {
       knownTypes: profiles.typeNames,
     }).config;
     assert.deepEqual(olla.service.reconfigure(next, profiles).restartNeeded, ["server.port"]);
+    const clustered = parseConfig(
+      "server:\n  port: 2222\ncluster:\n  redis_url: redis://127.0.0.1:1\n",
+      { env: () => undefined, knownTypes: profiles.typeNames },
+    ).config;
+    assert.deepEqual(olla.service.reconfigure(clustered, profiles).restartNeeded, ["cluster"]);
   });
 });
 
