@@ -129,6 +129,21 @@ describe("the load estimate", () => {
     assert.equal(estimatedLoad(a(), loads.get("a"), clock.now(), 30_000), 2);
   });
 
+  test("requests that ended between the engine's snapshot and its read are not counted as others' load", () => {
+    const { clock, registry } = fleet(["a"]);
+    const loads = new EngineLoads();
+    const a = () => registry.get("a")!;
+    loads.set(a(), { running: 0, waiting: 0 }, clock.now());
+    for (let i = 0; i < 4; i++) registry.beginAttempt("a");
+    // The engine took its figures with olla-ts's four running; three ended before the read.
+    for (let i = 0; i < 3; i++) registry.endAttempt("a");
+    loads.set(a(), { running: 4, waiting: 0 }, clock.now());
+    assert.equal(estimatedLoad(a(), loads.get("a"), clock.now(), 30_000), 1);
+    // Load that is someone else's still shows: 10 reported, at most 1 of them olla-ts's.
+    loads.set(a(), { running: 7, waiting: 3 }, clock.now());
+    assert.equal(estimatedLoad(a(), loads.get("a"), clock.now(), 30_000), 1 + 9);
+  });
+
   test("the other instances' requests count once: the larger of their count and the engine's", () => {
     const { clock, registry } = fleet(["a"]);
     const loads = new EngineLoads();

@@ -5,10 +5,18 @@
  *
  * The estimate is olla-ts's own requests in flight there now (exact) plus the load the
  * engine carries for *other* clients: its running and waiting requests when its figures
- * last changed, minus olla-ts's own requests in flight at that moment. LMDeploy refreshes
- * its scheduler gauges only every 10 s, so the engine's figures are a snapshot; olla-ts's
- * counts since fill the gap exactly, and the snapshot contributes only what olla-ts cannot
- * see (other proxies, direct clients, work the engine holds). Figures older than
+ * last changed, minus olla-ts's own requests in flight when the engine took them.
+ * LMDeploy refreshes its scheduler gauges only every 10 s, so the engine's figures are a
+ * snapshot; olla-ts's counts since fill the gap exactly, and the snapshot contributes only
+ * what olla-ts cannot see (other proxies, direct clients, work the engine holds).
+ *
+ * When the engine took its snapshot is unknown, only that it was after the read before
+ * the change. Subtracting olla-ts's count at the read that saw the change made up load
+ * whenever olla-ts's own requests ended in between (a fleet with one slow engine showed
+ * it: phantom load sent requests to the wrong engines, tripling TTFT p99), so the count
+ * subtracted is the most olla-ts can have had in flight then: its count at the read
+ * before, plus the requests it sent since. Load from others is never overstated that way;
+ * at worst, under heavy traffic, it is counted a few requests short. Figures older than
  * `maxAgeMs`, or from an endpoint whose reads fail, give way to olla-ts's count alone.
  *
  * @module
@@ -25,10 +33,17 @@ export interface EngineLoad {
   readonly readAt: number;
   /** When its figures last changed. */
   readonly changedAt: number;
-  /** olla-ts's own requests in flight there at `changedAt`. */
+  /**
+   * olla-ts's own requests in flight there when the engine took these figures, at most:
+   * the engine took them after the read before `changedAt`, so no more than were in
+   * flight then plus those sent since.
+   */
   readonly ownAtChange: number;
   /** The latest read's failure, if the latest read failed. */
   readonly error: string | undefined;
+  /** olla-ts's requests in flight there, and sent there in all, at `readAt`. */
+  readonly ownAtRead: number;
+  readonly sentAtRead: number;
 }
 
 /** The reports, by endpoint name. */
@@ -50,7 +65,13 @@ export class EngineLoads {
       kvCacheUsage: figures.kvCacheUsage,
       readAt: now,
       changedAt: changed ? now : previous.changedAt,
-      ownAtChange: changed ? endpoint.inflight : previous.ownAtChange,
+      ownAtChange: !changed
+        ? previous.ownAtChange
+        : previous
+        ? previous.ownAtRead + (endpoint.requests - previous.sentAtRead)
+        : endpoint.inflight,
+      ownAtRead: endpoint.inflight,
+      sentAtRead: endpoint.requests,
       error: undefined,
     });
   }
