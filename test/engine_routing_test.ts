@@ -194,10 +194,19 @@ describe("least-loaded and power-of-two", () => {
     assert.equal(pickLeastLoaded(endpoints, signals({ a: 9, b: 2, c: 5 }), 0)?.name, "b");
     assert.equal(pickLeastLoaded(endpoints, signals({ a: 9, b: 2, c: 5 }, ["b"]), 0)?.name, "c");
     assert.equal(
-      pickLeastLoaded(endpoints, signals({ a: 1, b: 1, c: 1 }, ["a", "b", "c"]), 0.9)?.name,
+      pickLeastLoaded(endpoints, signals({ a: 1, b: 1, c: 1 }, ["a", "b", "c"]), 2)?.name,
       "c",
     );
     assert.equal(pickLeastLoaded([], signals({}), 0), undefined);
+  });
+
+  test("least-loaded rotates ties instead of drawing them", () => {
+    const { registry } = fleet(["a", "b", "c"]);
+    const level = signals({ a: 1, b: 1, c: 4 });
+    const picks = [0, 1, 2, 3].map((turn) =>
+      pickLeastLoaded(registry.endpoints, level, turn)?.name
+    );
+    assert.deepEqual(picks, ["a", "b", "a", "b"]);
   });
 
   test("power-of-two compares two random candidates and takes the less loaded", () => {

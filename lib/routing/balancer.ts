@@ -154,15 +154,17 @@ export function createBalancer(name: BalancerName, options: BalancerOptions = {}
       return { name, pick: (candidates) => pickMinExpectedLatency(candidates, random()) };
     case "min_observed_latency":
       return { name, pick: (candidates) => pickMinObservedLatency(candidates, random()) };
-    case "least-loaded":
-      return { name, pick: (candidates) => pickLeastLoaded(candidates, signals, random()) };
+    case "least-loaded": {
+      let turn = 0;
+      return { name, pick: (candidates) => pickLeastLoaded(candidates, signals, turn++) };
+    }
     case "power-of-two":
       return {
         name,
         pick: (candidates) => pickPowerOfTwo(candidates, signals, random(), random()),
       };
     case "cache-aware":
-      return cacheAwareBalancer(signals, random, options.cacheAware ?? DEFAULT_CACHE_AWARE);
+      return cacheAwareBalancer(signals, options.cacheAware ?? DEFAULT_CACHE_AWARE);
   }
 }
 
@@ -175,10 +177,10 @@ const DEFAULT_CACHE_AWARE = {
 
 function cacheAwareBalancer(
   signals: LoadSignals,
-  random: () => number,
   settings: CacheAwareSettings & { max_tree_bytes: number },
 ): Balancer {
   const cache = new PrefixCache(settings.max_tree_bytes);
+  let turn = 0;
   const hashesOf = (request?: PickRequest) =>
     request?.prompt ? blockHashes(request.prompt, request.model ?? "") : [];
   return {
@@ -191,7 +193,7 @@ function cacheAwareBalancer(
         cache.match(hashes),
         request?.prompt?.byteLength ?? 0,
         settings,
-        random(),
+        turn++,
       );
     },
     served(endpoint, request) {

@@ -29,9 +29,9 @@ export function pickCacheAware(
   matches: PrefixMatches,
   promptBytes: number,
   settings: CacheAwareSettings,
-  random: number,
+  turn: number,
 ): EndpointView | undefined {
-  const leastLoaded = pickLeastLoaded(candidates, signals, random);
+  const leastLoaded = pickLeastLoaded(candidates, signals, turn);
   if (promptBytes === 0 || matches.size === 0) return leastLoaded;
   const usable = candidates.filter((candidate) => effectiveWeight(candidate) > 0);
   let best: EndpointView | undefined;

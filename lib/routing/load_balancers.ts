@@ -6,7 +6,7 @@
  * and robust when the reports are stale: it never herds every request onto one endpoint).
  * An endpoint whose KV cache is at or above the `full` threshold counts as loaded past
  * every other, so it is chosen only when all are full. Pure functions of the candidates,
- * the signals and random numbers.
+ * the signals, a pick counter and random numbers.
  *
  * @module
  */
@@ -29,11 +29,17 @@ export function loadScore(endpoint: EndpointView, signals: LoadSignals): number 
   return signals.isFull(endpoint) ? 1e9 + score : score;
 }
 
-/** Least estimated load; ties go to the first in `random` order. */
+/**
+ * Least estimated load. Ties rotate: the caller counts its picks (`turn`) and a tie goes
+ * to the `turn`-th of the tied, so requests arriving while endpoints are level spread
+ * over them in turn. Drawn at random instead, runs of picks land on one endpoint by
+ * chance and queue there (with one half-speed engine in the simulated fleet, TTFT p99 went
+ * from ~85 to ~130 ms).
+ */
 export function pickLeastLoaded(
   candidates: readonly EndpointView[],
   signals: LoadSignals,
-  random: number,
+  turn: number,
 ): EndpointView | undefined {
   let best: EndpointView[] = [];
   let bestScore = Infinity;
@@ -47,7 +53,7 @@ export function pickLeastLoaded(
       best.push(candidate);
     }
   }
-  return best[Math.floor(random * best.length)];
+  return best[turn % best.length];
 }
 
 /** Two candidates at random (weighted), the less loaded of them. */
