@@ -11,6 +11,7 @@ import { after, before, describe, test } from "node:test";
 import {
   chat,
   endpointYaml,
+  FAKE_MODEL,
   inProcessOlla,
   post,
   readText,
@@ -399,6 +400,28 @@ describe("cluster over Redis", { skip }, () => {
       );
     } finally {
       await Promise.all([a.close(), b.close(), node.close()]);
+    }
+  });
+
+  test("two instances given the same instance_id still see and hear each other", async () => {
+    const node = await startFakeLmdeploy();
+    const [a, b, close] = await pair((_id, prefix) =>
+      instanceYaml(
+        { endpoints: [["e1", fakes[0]]], registration: true },
+        clusterYaml(redis.url, "same-name", prefix),
+      )
+    );
+    try {
+      assert.equal((await clusterStatus(a)).instances[0].id, "same-name");
+      await post(a, "/nodes/add", { url: node.url, status: { models: [FAKE_MODEL] } });
+      await until(
+        async () => node.url in await (await fetch(`${b.url}/nodes/status`)).json(),
+        1_000,
+        "b applies a's change although both carry one name",
+      );
+    } finally {
+      await close();
+      await node.close();
     }
   });
 

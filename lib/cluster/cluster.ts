@@ -30,7 +30,7 @@ export interface ClusterDeps {
   logger: Logger;
   metrics: MetricsRegistry;
   /** This instance's entry in the instances' table. */
-  describe(): Omit<PeerRecord, "last_seen" | "id">;
+  describe(): Omit<PeerRecord, "last_seen" | "id" | "self">;
   /** This instance's pin table and `proxy.sticky_sessions`. */
   sticky: { table: StickyTable; idle_ttl_seconds: number; max_sessions: number };
   /** @default {node-redis} */
@@ -53,6 +53,10 @@ export class Cluster {
   constructor(deps: ClusterDeps) {
     this.#deps = deps;
     const { settings, clock, instanceId } = deps;
+    // Instances tell each other apart by a token of their own, not by instance_id: two
+    // instances given the same id (or the same default, as under `deno serve --port`)
+    // would otherwise ignore each other's messages and overwrite each other's entry.
+    const self = crypto.randomUUID();
     this.link = new RedisLink({
       url: settings.redis_url,
       timeoutMs: settings.timeout,
@@ -65,12 +69,11 @@ export class Cluster {
     this.peers = new Peers({
       link: this.link,
       keyPrefix,
-      instanceId,
       clock,
-      describe: () => ({ id: instanceId, ...deps.describe() }),
+      describe: () => ({ id: instanceId, self, ...deps.describe() }),
     });
     this.nodes = settings.share.registrations
-      ? new SharedNodes({ link: this.link, keyPrefix, instanceId, clock })
+      ? new SharedNodes({ link: this.link, keyPrefix, self, clock })
       : undefined;
     const { sticky } = deps;
     this.pins = settings.share.sticky_sessions
@@ -78,7 +81,7 @@ export class Cluster {
         table: sticky.table,
         link: this.link,
         keyPrefix,
-        instanceId,
+        self,
         idleTtlMs: sticky.idle_ttl_seconds * 1000,
         maxEntries: sticky.max_sessions,
         clock,

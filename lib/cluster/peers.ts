@@ -26,7 +26,10 @@ export interface PeerEndpoint {
 
 /** One instance's entry. */
 export interface PeerRecord {
+  /** `cluster.instance_id`: a name for people; two instances may share it by mistake. */
   id: string;
+  /** The process's token (cluster.ts): what tells instances apart. */
+  self: string;
   version: string;
   runtime: string;
   started_at: string;
@@ -38,7 +41,6 @@ export interface PeerRecord {
 export interface PeersOptions {
   link: RedisLink;
   keyPrefix: string;
-  instanceId: string;
   clock: Clock;
   /** This instance's entry minus `last_seen` (read at each heartbeat). */
   describe(): Omit<PeerRecord, "last_seen">;
@@ -46,7 +48,7 @@ export interface PeersOptions {
   intervalMs?: number;
 }
 
-/** KEYS[1]: the hash. ARGV: own id, own JSON, lifetime ms. Replies every live entry's JSON. */
+/** KEYS[1]: the hash. ARGV: own token, own JSON, lifetime ms. Replies every live entry's JSON. */
 const HEARTBEAT_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -101,19 +103,19 @@ export class Peers {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer !== undefined) this.#options.clock.clearTimeout(this.#timer);
-    await this.#options.link.command("peers_leave", ["HDEL", this.#key, this.#options.instanceId]);
+    const { self } = this.#options.describe();
+    await this.#options.link.command("peers_leave", ["HDEL", this.#key, self]);
   }
 
   /** One heartbeat: write this instance's entry, read everyone's. */
   async beat(): Promise<void> {
-    const { clock, instanceId } = this.#options;
-    const now = clock.now();
+    const now = this.#options.clock.now();
     const own: PeerRecord = {
       ...this.#options.describe(),
       last_seen: new Date(now).toISOString(),
     };
     const reply = await this.#script.run<string[]>("peers", [this.#key], [
-      instanceId,
+      own.self,
       JSON.stringify(own),
       String(this.#intervalMs * 3),
     ]);
@@ -127,7 +129,7 @@ export class Peers {
       } catch {
         continue;
       }
-      if (record.id === instanceId || !Array.isArray(record.endpoints)) continue;
+      if (record.self === own.self || !Array.isArray(record.endpoints)) continue;
       others.push(record);
       for (const endpoint of record.endpoints) {
         inflight.set(endpoint.url, (inflight.get(endpoint.url) ?? 0) + (endpoint.inflight || 0));

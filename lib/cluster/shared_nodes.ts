@@ -45,7 +45,8 @@ const MARKER = "__olla_nodes__";
 export interface SharedNodesOptions {
   link: RedisLink;
   keyPrefix: string;
-  instanceId: string;
+  /** This process's token among the instances (cluster.ts), to skip its own messages. */
+  self: string;
   clock: Clock;
   /** @default {5000} */
   resyncIntervalMs?: number;
@@ -84,7 +85,7 @@ export class SharedNodes {
       } catch {
         return;
       }
-      if (change.from !== this.#options.instanceId) this.#listener?.applyChange(change);
+      if (change.from !== this.#options.self) this.#listener?.applyChange(change);
     });
     link.onRejoin(() => void this.resync());
     await this.resync();
@@ -128,10 +129,10 @@ export class SharedNodes {
   }
 
   async #write(url: string, status: string | null): Promise<void> {
-    const { link, instanceId } = this.#options;
+    const { link, self } = this.#options;
     const change: NodeChange = status === null
-      ? { op: "remove", url, from: instanceId }
-      : { op: "add", url, status, from: instanceId };
+      ? { op: "remove", url, from: self }
+      : { op: "add", url, status, from: self };
     const stored = await link.command<number>(
       "nodes_write",
       status === null ? ["HDEL", this.#key, url] : ["HSET", this.#key, url, status],

@@ -21,7 +21,8 @@ export interface SharedPinsOptions {
   table: StickyTable;
   link: RedisLink;
   keyPrefix: string;
-  instanceId: string;
+  /** This process's token among the instances (cluster.ts), to skip its own messages. */
+  self: string;
   idleTtlMs: number;
   maxEntries: number;
   clock: Clock;
@@ -57,7 +58,7 @@ export class SharedPins implements PinStore {
       } catch {
         return;
       }
-      if (moved.from === this.#options.instanceId) return;
+      if (moved.from === this.#options.self) return;
       // Only a pin held here can be wrong here; any other is read from Redis when needed.
       if (this.#options.table.peek(moved.key) !== undefined) {
         this.#options.table.set(moved.key, moved.endpoint);
@@ -88,7 +89,7 @@ export class SharedPins implements PinStore {
     this.#options.table.set(key, endpoint);
     this.#renew(key, endpoint, previous !== endpoint);
     if (previous !== undefined && previous !== endpoint) {
-      const moved: PinMoved = { key, endpoint, from: this.#options.instanceId };
+      const moved: PinMoved = { key, endpoint, from: this.#options.self };
       void this.#options.link.command("sticky_publish", [
         "PUBLISH",
         this.#channel,
