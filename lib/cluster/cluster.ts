@@ -42,8 +42,8 @@ const STARTUP_WAIT_MS = 1_000;
 
 /** The shared state of one instance among several. */
 export class Cluster {
-  readonly link: RedisLink;
-  readonly peers: Peers;
+  readonly #link: RedisLink;
+  readonly #peers: Peers;
   /** The shared node table, with `share.registrations`. */
   readonly nodes: SharedNodes | undefined;
   /** The shared pins, with `share.sticky_sessions`. */
@@ -57,7 +57,7 @@ export class Cluster {
     // instances given the same id (or the same default, as under `deno serve --port`)
     // would otherwise ignore each other's messages and overwrite each other's entry.
     const self = crypto.randomUUID();
-    this.link = new RedisLink({
+    this.#link = new RedisLink({
       url: settings.redis_url,
       timeoutMs: settings.timeout,
       clock,
@@ -66,20 +66,20 @@ export class Cluster {
       createClient: deps.createClient,
     });
     const keyPrefix = settings.key_prefix;
-    this.peers = new Peers({
-      link: this.link,
+    this.#peers = new Peers({
+      link: this.#link,
       keyPrefix,
       clock,
       describe: () => ({ id: instanceId, self, ...deps.describe() }),
     });
     this.nodes = settings.share.registrations
-      ? new SharedNodes({ link: this.link, keyPrefix, self, clock })
+      ? new SharedNodes({ link: this.#link, keyPrefix, self, clock })
       : undefined;
     const { sticky } = deps;
     this.pins = settings.share.sticky_sessions
       ? new SharedPins({
         table: sticky.table,
-        link: this.link,
+        link: this.#link,
         keyPrefix,
         self,
         idleTtlMs: sticky.idle_ttl_seconds * 1000,
@@ -89,24 +89,20 @@ export class Cluster {
       : undefined;
   }
 
-  get instanceId(): string {
-    return this.#deps.instanceId;
-  }
-
   /**
    * Connects (waiting up to a second), subscribes and starts the instances' heartbeat.
    * The node table is started by the registration, which applies it.
    */
   async start(): Promise<void> {
-    await this.link.start(STARTUP_WAIT_MS);
+    await this.#link.start(STARTUP_WAIT_MS);
     await this.pins?.start();
-    await this.peers.start();
+    await this.#peers.start();
   }
 
   async stop(): Promise<void> {
     this.nodes?.stop();
-    await this.peers.stop();
-    this.link.stop();
+    await this.#peers.stop();
+    this.#link.stop();
   }
 
   /** Rate limits over Redis, or `undefined` when `share.rate_limits` is off. */
@@ -115,7 +111,7 @@ export class Cluster {
     if (!cluster.share.rate_limits) return undefined;
     return new SharedRateLimits({
       settings,
-      link: this.link,
+      link: this.#link,
       keyPrefix: cluster.key_prefix,
       onRedisFailure: cluster.rate_limits_on_redis_failure,
       clock: this.#deps.clock,
@@ -124,7 +120,7 @@ export class Cluster {
 
   /** The other instances' requests in flight at an endpoint, with `share.load`. */
   readonly peerInflight = (endpoint: EndpointView): number =>
-    this.#deps.settings.share.load ? this.peers.inflightAt(endpoint) : 0;
+    this.#deps.settings.share.load ? this.#peers.inflightAt(endpoint) : 0;
 
   /** `/internal/cluster`. */
   status(): Record<string, unknown> {
@@ -134,12 +130,12 @@ export class Cluster {
       instance_id: instanceId,
       redis: {
         url: displayRedisUrl(settings.redis_url),
-        state: this.link.up ? "connected" : "degraded",
+        state: this.#link.up ? "connected" : "degraded",
         timeout_ms: settings.timeout,
       },
       shared: { ...settings.share },
       rate_limits_on_redis_failure: settings.rate_limits_on_redis_failure,
-      instances: this.peers.others,
+      instances: this.#peers.others,
     };
   }
 }
