@@ -70,7 +70,7 @@ export class SharedPins implements PinStore {
     const { table, link } = this.#options;
     const local = table.get(key);
     if (local !== undefined) {
-      this.#renew(key, local, false);
+      void this.#renew(key, local, false);
       return local;
     }
     if (!link.up) return undefined;
@@ -84,10 +84,15 @@ export class SharedPins implements PinStore {
     );
   }
 
-  set(key: string, endpoint: string): void {
+  /**
+   * Pins `key` here and in Redis. A new or moved pin is stored before the answer goes out
+   * (the returned promise, at most `cluster.timeout`): the client's next turn may reach
+   * another instance the moment it has the answer, and must find the pin there.
+   */
+  set(key: string, endpoint: string): void | Promise<void> {
     const previous = this.#options.table.peek(key);
     this.#options.table.set(key, endpoint);
-    this.#renew(key, endpoint, previous !== endpoint);
+    const stored = this.#renew(key, endpoint, previous !== endpoint);
     if (previous !== undefined && previous !== endpoint) {
       const moved: PinMoved = { key, endpoint, from: this.#options.self };
       void this.#options.link.command("sticky_publish", [
@@ -96,27 +101,31 @@ export class SharedPins implements PinStore {
         JSON.stringify(moved),
       ]);
     }
+    return previous === endpoint ? undefined : stored;
   }
 
-  /** Writes the pin with a fresh lifetime when it changed or a quarter lifetime went by. */
-  #renew(key: string, endpoint: string, changed: boolean): void {
+  /**
+   * Writes the pin with a fresh lifetime when it changed or a quarter lifetime went by;
+   * the write, settled when Redis answered (or gave up), or `undefined` when none is due.
+   */
+  #renew(key: string, endpoint: string, changed: boolean): Promise<void> | undefined {
     const { clock, idleTtlMs, link, maxEntries } = this.#options;
     const now = clock.now();
     const renewed = this.#renewedAt.get(key);
-    if (!changed && renewed !== undefined && now - renewed < idleTtlMs / 4) return;
-    if (!link.up) return;
+    if (!changed && renewed !== undefined && now - renewed < idleTtlMs / 4) return undefined;
+    if (!link.up) return undefined;
     this.#renewedAt.delete(key);
     this.#renewedAt.set(key, now);
     if (this.#renewedAt.size > maxEntries) {
       this.#renewedAt.delete(this.#renewedAt.keys().next().value as string);
     }
-    void link.command("sticky_set", [
+    return link.command("sticky_set", [
       "SET",
       this.#redisKey(key),
       endpoint,
       "PX",
       String(Math.max(1, Math.round(idleTtlMs))),
-    ]);
+    ]).then(() => {});
   }
 
   #redisKey(key: string): string {

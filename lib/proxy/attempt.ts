@@ -50,8 +50,11 @@ export interface ForwardRequest {
   selection: Selection;
   /** Endpoint to try first (session affinity). */
   preferred: EndpointView | undefined;
-  /** Called with the endpoint that answered, for affinity pinning. */
-  onServed?: (endpoint: EndpointView) => void;
+  /**
+   * Called with the endpoint that answered, for affinity pinning; the answer waits for a
+   * promise it returns (a shared pin is stored before the client can send its next turn).
+   */
+  onServed?: (endpoint: EndpointView) => void | Promise<void>;
   forwarding: { clientIp: string; proto: string; host: string | null };
   /** The client's request signal: aborts when the client disconnects. */
   signal: AbortSignal;

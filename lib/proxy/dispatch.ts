@@ -211,7 +211,7 @@ export class Dispatcher {
           if (record.sticky?.outcome === "hit" && endpoint !== preferred) {
             record.sticky.outcome = "repin";
           }
-          sticky.set(affinity.key, endpoint.name);
+          return sticky.set(affinity.key, endpoint.name);
         }
         : undefined,
       forwarding: target.forwarding,

@@ -149,7 +149,8 @@ export class Proxy {
         result = await respond(this.#answers, result.response, result.attempt);
       }
       if (result.kind === "answered") {
-        request.onServed?.(endpoint);
+        const pinned = request.onServed?.(endpoint);
+        if (pinned) await pinned;
         balancer.served?.(endpoint, request.pickRequest);
         return result.response;
       }

@@ -69,7 +69,8 @@ export function affinityKey(input: AffinityInput): AffinityKey | undefined {
  */
 export interface PinStore {
   get(key: string): string | undefined | Promise<string | undefined>;
-  set(key: string, endpoint: string): void;
+  /** Pins `key`; a promise when the pin is being stored elsewhere, settled once it is. */
+  set(key: string, endpoint: string): void | Promise<void>;
 }
 
 /** Options for {@linkcode StickyTable}. */
