@@ -92,8 +92,12 @@ export class SharedPins implements PinStore {
   set(key: string, endpoint: string): void | Promise<void> {
     const previous = this.#options.table.peek(key);
     this.#options.table.set(key, endpoint);
-    const stored = this.#renew(key, endpoint, previous !== endpoint);
-    if (previous !== undefined && previous !== endpoint) {
+    if (previous === endpoint) {
+      // The same pin used again: a renewal, if one is due, need not hold the answer.
+      void this.#renew(key, endpoint, false);
+      return undefined;
+    }
+    if (previous !== undefined) {
       const moved: PinMoved = { key, endpoint, from: this.#options.self };
       void this.#options.link.command("sticky_publish", [
         "PUBLISH",
@@ -101,7 +105,7 @@ export class SharedPins implements PinStore {
         JSON.stringify(moved),
       ]);
     }
-    return previous === endpoint ? undefined : stored;
+    return this.#renew(key, endpoint, true);
   }
 
   /**
