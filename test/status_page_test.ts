@@ -14,6 +14,7 @@ import { describe, test } from "node:test";
 import { findChromium, openBrowser } from "./_browser.ts";
 import { chat, configYaml, endpointYaml, startOlla, until } from "./_harness.ts";
 import { rawRequest } from "./_raw_http.ts";
+import { findRedisServer, startRedis } from "./_redis.ts";
 import { startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 
 const chromium = findChromium();
@@ -57,6 +58,11 @@ describe("status page", () => {
         `document.querySelectorAll("#chart-requests polyline").length`,
       );
       assert.ok(chart >= 1, "the requests chart has a line per endpoint");
+      assert.equal(
+        await page.evaluate<boolean>(`document.getElementById("cluster-section").hidden`),
+        true,
+        "no cluster section without cluster.redis_url",
+      );
 
       await b.close();
       const started = Date.now();
@@ -187,6 +193,43 @@ describe("status page", () => {
       assert.ok(weight < 150 * 1024, `page weight ${weight} bytes`);
     } finally {
       await olla.close();
+    }
+  });
+  test("shows the other instances of a cluster and what they see", {
+    skip: !chromium ? "no Chromium installed" : findRedisServer() ? false : "no redis-server",
+  }, async () => {
+    const redis = await startRedis(findRedisServer() as string);
+    const fake = await startFakeLmdeploy();
+    const cluster = (id: string) =>
+      `${
+        configYaml([endpointYaml("gpu-a", fake.url)])
+      }cluster:\n  redis_url: ${redis.url}\n  instance_id: ${id}\n  key_prefix: "ui-test:"\n`;
+    const a = await startOlla(cluster("proxy-a"));
+    const b = await startOlla(cluster("proxy-b"));
+    const page = await openBrowser(chromium as string);
+    try {
+      await page.navigate(`${a.url}/internal/ui/`);
+      const shown = () =>
+        page.evaluate<string[][]>(
+          `[...document.querySelectorAll("#cluster tbody tr")].map((row) => [...row.cells].map((c) => c.textContent))`,
+        );
+      await until(async () => (await shown()).length === 1, 5_000, "the other instance shown");
+      const [[id, , , seen]] = await shown();
+      assert.equal(id, "proxy-b");
+      assert.equal(seen, "gpu-a: healthy, 0 in flight");
+      assert.equal(
+        await page.evaluate<boolean>(`document.getElementById("cluster-section").hidden`),
+        false,
+      );
+      assert.match(
+        await page.evaluate<string>(`document.getElementById("cluster-summary").textContent`),
+        /proxy-a; Redis connected; 1 other instance\./,
+      );
+      assert.deepEqual(page.errors, [], "no console errors");
+    } finally {
+      await page.close();
+      await Promise.all([a.close(), b.close()]);
+      await Promise.all([fake.close(), redis.stop()]);
     }
   });
 });

@@ -1,6 +1,7 @@
 // The olla-ts status page: plain DOM code, no dependencies. It reads the same JSON routes
 // scripts read (/internal/status, /internal/status/endpoints, /internal/status/models,
-// /internal/stats/timeseries), redraws every 2 s, and redraws at once when the live event
+// /internal/stats/timeseries, and /internal/cluster for the other instances sharing state
+// through Redis, shown only when there is a cluster), redraws every 2 s, and redraws at once when the live event
 // stream (/internal/events) reports a change; if the stream fails, polling carries on.
 // Every value from the server is put into the page with textContent, never as markup.
 // With proxy.allow_management_routes on, each endpoint row offers drain/undrain (and
@@ -160,6 +161,31 @@ function renderModels(models) {
   $("models").tBodies[0].replaceChildren(...rows);
 }
 
+function renderCluster(cluster) {
+  $("cluster-section").hidden = !cluster.enabled;
+  if (!cluster.enabled) return;
+  const others = cluster.instances.length;
+  $("cluster-summary").textContent =
+    `This instance: ${cluster.instance_id}; Redis ${cluster.redis.state}; ${others} other instance${
+      others === 1 ? "" : "s"
+    }.`;
+  const rows = cluster.instances.map((instance) => {
+    const row = document.createElement("tr");
+    row.dataset.instance = instance.id;
+    const seen = instance.endpoints.map((endpoint) =>
+      `${endpoint.name}: ${endpoint.status}, ${endpoint.inflight} in flight`
+    );
+    row.append(
+      el("td", instance.id),
+      el("td", `${instance.runtime}, olla-ts ${instance.version}`),
+      el("td", new Date(instance.last_seen).toLocaleTimeString()),
+      el("td", seen.join("; ") || "-"),
+    );
+    return row;
+  });
+  $("cluster").tBodies[0].replaceChildren(...rows);
+}
+
 function line(points, color) {
   const polyline = document.createElementNS(SVG, "polyline");
   polyline.setAttribute("points", points);
@@ -247,16 +273,18 @@ async function refresh() {
   }
   refreshing = true;
   try {
-    const [status, endpoints, models, timeseries] = await Promise.all([
+    const [status, endpoints, models, timeseries, cluster] = await Promise.all([
       getJson("/internal/status"),
       getJson("/internal/status/endpoints"),
       getJson("/internal/status/models"),
       getJson("/internal/stats/timeseries"),
+      getJson("/internal/cluster"),
     ]);
     renderHeader(status, endpoints);
     renderEndpoints(endpoints);
     renderModels(models);
     renderCharts(timeseries);
+    renderCluster(cluster);
     document.body.dataset.loaded = "true";
   } catch (error) {
     $("live").textContent = `refresh failed: ${error.message}`;
