@@ -13,8 +13,8 @@ import { SharedNodes } from "./shared_nodes.ts";
 import { SharedPins } from "./shared_pins.ts";
 import { SharedRateLimits } from "./shared_rate_limits.ts";
 import type { Clock } from "../clock.ts";
-import { displayRedisUrl } from "../config/schema_cluster.ts";
 import type { Config } from "../config/schema.ts";
+import { urlForDisplay } from "../config/validate.ts";
 import type { Logger } from "../log.ts";
 import type { MetricsRegistry } from "../observability/prometheus.ts";
 import type { EndpointView } from "../registry/endpoint.ts";
@@ -129,7 +129,7 @@ export class Cluster {
       enabled: true,
       instance_id: instanceId,
       redis: {
-        url: displayRedisUrl(settings.redis_url),
+        url: urlForDisplay(settings.redis_url),
         state: this.#link.up ? "connected" : "degraded",
         timeout_ms: settings.timeout,
       },

@@ -46,31 +46,3 @@ export const clusterSpec = obj({
     load: share("requests in flight per endpoint", "OLLA_CLUSTER_SHARE_LOAD"),
   }),
 }, { doc: "several olla-ts instances sharing limits, pins, nodes and load through Redis" });
-
-/** A Redis URL fit for logs and status pages: its password (and user name) replaced. */
-export function displayRedisUrl(text: string): string {
-  try {
-    const url = new URL(text);
-    if (url.username) url.username = "REDACTED";
-    if (url.password) url.password = "REDACTED";
-    return url.href;
-  } catch {
-    return "(not a URL)";
-  }
-}
-
-/** Why `cluster.redis_url` cannot be used, or `undefined` when it can. */
-export function redisUrlProblem(text: string): string | undefined {
-  if (text === "") return undefined;
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return `${displayRedisUrl(text)} is not a valid URL (expected redis://host:port)`;
-  }
-  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
-    return `"${displayRedisUrl(text)}" must use redis:// or rediss://, not ${url.protocol}//`;
-  }
-  if (url.hostname === "") return `"${displayRedisUrl(text)}" has no host`;
-  return undefined;
-}

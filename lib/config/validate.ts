@@ -6,7 +6,6 @@
  */
 import { AUTO_TYPE } from "./endpoints.ts";
 import type { Config } from "./schema.ts";
-import { redisUrlProblem } from "./schema_cluster.ts";
 import { parseCidr } from "../cidr.ts";
 import type { ParseContext, Path } from "../schema/spec.ts";
 import { nearestKey } from "../suggest.ts";
@@ -149,13 +148,42 @@ function validateUrl(text: string, path: Path, ctx: ParseContext): void {
   }
   if (url.username !== "" || url.password !== "") {
     // Printing the URL would print the secret, so the message shows it redacted.
-    url.username = url.username ? "REDACTED" : "";
-    url.password = url.password ? "REDACTED" : "";
-    ctx.error(path, `"${url.href}" embeds credentials; move them to the endpoint's auth block`);
+    ctx.error(
+      path,
+      `"${urlForDisplay(text)}" embeds credentials; move them to the endpoint's auth block`,
+    );
   }
   if (url.search !== "" || url.hash !== "") {
     ctx.error(path, `"${text}" must not have a query string or fragment`);
   }
+}
+
+/** A URL fit for messages, logs and status pages: its user name and password replaced. */
+export function urlForDisplay(text: string): string {
+  try {
+    const url = new URL(text);
+    if (url.username) url.username = "REDACTED";
+    if (url.password) url.password = "REDACTED";
+    return url.href;
+  } catch {
+    return "(not a URL)";
+  }
+}
+
+/** Why `cluster.redis_url` cannot be used, or `undefined` when it can. */
+function redisUrlProblem(text: string): string | undefined {
+  if (text === "") return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `${urlForDisplay(text)} is not a valid URL (expected redis://host:port)`;
+  }
+  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
+    return `"${urlForDisplay(text)}" must use redis:// or rediss://, not ${url.protocol}//`;
+  }
+  if (url.hostname === "") return `"${urlForDisplay(text)}" has no host`;
+  return undefined;
 }
 
 const AUTH_FIELDS = {
