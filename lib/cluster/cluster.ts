@@ -69,8 +69,9 @@ export class Cluster {
     this.#peers = new Peers({
       link: this.#link,
       keyPrefix,
+      self,
       clock,
-      describe: () => ({ id: instanceId, self, ...deps.describe() }),
+      describe: () => ({ id: instanceId, ...deps.describe() }),
     });
     this.nodes = settings.share.registrations
       ? new SharedNodes({ link: this.#link, keyPrefix, self, clock })

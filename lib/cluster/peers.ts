@@ -41,9 +41,11 @@ export interface PeerRecord {
 export interface PeersOptions {
   link: RedisLink;
   keyPrefix: string;
+  /** This process's token among the instances (cluster.ts): its field in the table. */
+  self: string;
   clock: Clock;
-  /** This instance's entry minus `last_seen` (read at each heartbeat). */
-  describe(): Omit<PeerRecord, "last_seen">;
+  /** This instance's entry minus its token and `last_seen` (read at each heartbeat). */
+  describe(): Omit<PeerRecord, "last_seen" | "self">;
   /** @default {500} */
   intervalMs?: number;
 }
@@ -103,19 +105,20 @@ export class Peers {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer !== undefined) this.#options.clock.clearTimeout(this.#timer);
-    const { self } = this.#options.describe();
-    await this.#options.link.command("peers_leave", ["HDEL", this.#key, self]);
+    await this.#options.link.command("peers_leave", ["HDEL", this.#key, this.#options.self]);
   }
 
   /** One heartbeat: write this instance's entry, read everyone's. */
   async beat(): Promise<void> {
-    const now = this.#options.clock.now();
+    const { clock, self } = this.#options;
+    const now = clock.now();
     const own: PeerRecord = {
       ...this.#options.describe(),
+      self,
       last_seen: new Date(now).toISOString(),
     };
     const reply = await this.#script.run<string[]>("peers", [this.#key], [
-      own.self,
+      self,
       JSON.stringify(own),
       String(this.#intervalMs * 3),
     ]);
@@ -129,7 +132,7 @@ export class Peers {
       } catch {
         continue;
       }
-      if (record.self === own.self || !Array.isArray(record.endpoints)) continue;
+      if (record.self === self || !Array.isArray(record.endpoints)) continue;
       others.push(record);
       for (const endpoint of record.endpoints) {
         inflight.set(endpoint.url, (inflight.get(endpoint.url) ?? 0) + (endpoint.inflight || 0));
