@@ -2,7 +2,8 @@
  * What the benchmark harness needs to start contenders (Deno only: run.ts, fleet.ts and
  * soak.ts run under Deno): free ports, since fixed ports would let a leftover process
  * from an earlier run answer in place of the contender under test; the environment that
- * keeps olla-ts on Bun from relaunching itself; and a process's CPU time.
+ * keeps olla-ts on Bun from relaunching itself; waiting for a server to answer; and a
+ * process's CPU time.
  *
  * @module
  */
@@ -46,4 +47,27 @@ export function cpuUs(pid: number): number {
     }
   }
   return total / 1000;
+}
+
+/**
+ * Resolves once `url` answers with a status `ready` accepts (by default anything but a
+ * server error), asking every 100 ms; throws after `timeoutMs`.
+ */
+export async function waitFor(
+  url: string,
+  timeoutMs = 30_000,
+  ready: (status: number) => boolean = (status) => status < 500,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(url);
+      await response.body?.cancel();
+      if (ready(response.status)) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} did not come up`);
 }

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { cpuUs, freePort, NO_RELAUNCH } from "./_process.ts";
+import { cpuUs, freePort, NO_RELAUNCH, waitFor } from "./_process.ts";
 import { quoteInReadme } from "./_readme.ts";
 
 const smoke = Deno.args.includes("--smoke");
@@ -34,20 +34,6 @@ function start(command: string, args: string[], env: Record<string, string> = {}
   }).spawn();
   children.push(child);
   return child;
-}
-
-async function waitFor(url: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    try {
-      const response = await fetch(url);
-      await response.body?.cancel();
-      if (response.ok) return;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${url} did not come up`);
 }
 
 for (const [tool, flag] of [["wrk", "-v"], ["redis-server", "--version"], ["bun", "--version"]]) {
@@ -84,7 +70,11 @@ const upstreamPort = freePort();
 start("bun", ["bench/upstream.ts", String(upstreamPort)]);
 const redisPort = freePort();
 start("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", ""]);
-await waitFor(`http://127.0.0.1:${upstreamPort}/health`);
+await waitFor(
+  `http://127.0.0.1:${upstreamPort}/health`,
+  30_000,
+  (status) => status >= 200 && status < 300,
+);
 
 async function configFile(port: number, cluster: string): Promise<string> {
   const path = `${tmp}/olla-${port}.yaml`;
@@ -131,7 +121,11 @@ async function measureRuntime(runtime: "deno" | "bun"): Promise<Row> {
   const cluster = run(await configFile(ports.cluster, clusterBlock(`bench-${runtime}`)));
   const peer = run(await configFile(ports.peer, clusterBlock(`peer-${runtime}`)));
   for (const port of Object.values(ports)) {
-    await waitFor(`http://127.0.0.1:${port}/olla/lmdeploy/v1/models`);
+    await waitFor(
+      `http://127.0.0.1:${port}/olla/lmdeploy/v1/models`,
+      30_000,
+      (status) => status === 200,
+    );
   }
   const contenders = [
     ["single", single, `http://127.0.0.1:${ports.single}/olla/lmdeploy/v1/chat/completions`],

@@ -18,7 +18,7 @@
  * @module
  */
 import pkg from "../package.json" with { type: "json" };
-import { cpuUs, freePort, NO_RELAUNCH } from "./_process.ts";
+import { cpuUs, freePort, NO_RELAUNCH, waitFor } from "./_process.ts";
 import { quoteInReadme } from "./_readme.ts";
 
 const smoke = Deno.args.includes("--smoke");
@@ -86,21 +86,6 @@ async function output(command: string, args: string[]): Promise<{ ok: boolean; t
 
 async function has(command: string, args = ["--version"]): Promise<boolean> {
   return (await output(command, args)).ok;
-}
-
-async function waitFor(url: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(url);
-      await response.body?.cancel();
-      if (response.status < 500) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${url} did not come up`);
 }
 
 function rssMb(pid: number, field = "VmRSS"): number {

@@ -10,22 +10,11 @@ import { Buffer } from "node:buffer";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
+import { freePort } from "./_serve.ts";
 
 /** The redis-server binary, if installed. */
 export function findRedisServer(): string | undefined {
   return ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].find((path) => existsSync(path));
-}
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Whether a Redis answers PING on `port`. */

@@ -1,7 +1,21 @@
 /**
  * A web-standard HTTP server for tests, on whichever runtime runs them (Deno.serve under
- * `deno test`, Bun.serve under `bun test`), bound to 127.0.0.1.
+ * `deno test`, Bun.serve under `bun test`), bound to 127.0.0.1; and a free port for
+ * servers started some other way.
  */
+import { createServer } from "node:net";
+
+/** A TCP port on 127.0.0.1 that nothing listens on now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 /** A running test server. */
 export interface TestServer {

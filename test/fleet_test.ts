@@ -21,7 +21,7 @@ import {
   until,
 } from "./_harness.ts";
 import { MAIN, runArgs, startOlla as startProcess, tempFile } from "./_olla_process.ts";
-import { serve } from "./_serve.ts";
+import { freePort } from "./_serve.ts";
 import { jsonResponse } from "./fakes/fetch.ts";
 import { startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 import { parseConfig } from "../lib/config/load.ts";
@@ -43,13 +43,6 @@ ${extra}discovery:
   static:
     endpoints: []
 ${REGISTRATION}`;
-}
-
-async function freePort(): Promise<number> {
-  const server = await serve(() => new Response(""));
-  const port = server.port;
-  await server.close();
-  return port;
 }
 
 describe("LMDeploy node registration", () => {

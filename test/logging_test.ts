@@ -5,21 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import process from "node:process";
 import { describe, test } from "node:test";
 import { until } from "./_harness.ts";
 import { MAIN, runArgs, tempFile } from "./_olla_process.ts";
+import { freePort } from "./_serve.ts";
 import { startFakeLmdeploy } from "./fakes/lmdeploy.ts";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe("logging with a blocked stdout", () => {
   test("a child whose stdout nobody reads keeps serving, and counts the lines it drops", async () => {
