@@ -114,12 +114,15 @@ discovery:
 `,
   { knownTypes: profiles.typeNames, env: () => undefined },
 );
-const writer = new LogWriter({ write: () => Promise.resolve(), clock: systemClock });
+const writer = new LogWriter({
+  write: () => Promise.resolve(),
+  clock: systemClock,
+  redact: createRedactor(configuredSecrets(config)),
+});
 const logger = new Logger({
   level: "info",
   format: "json",
   write: (line) => writer.line(line),
-  redact: createRedactor(configuredSecrets(config)),
 });
 const service = createService({
   config,

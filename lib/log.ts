@@ -7,9 +7,10 @@
  * value per key, formatted by concatenation without building or walking an object. The
  * timestamp string is built once per millisecond.
  *
- * As a last line of defence, every finished line passes through a redactor (configured
- * secrets replaced by `[REDACTED]`, URLs stripped of credentials and secret query
- * values), so a secret that reaches a log field by mistake still never reaches the output.
+ * As a last line of defence, every line passes through a redactor on its way out
+ * (log_writer.ts: configured secrets replaced by `[REDACTED]`, URLs stripped of
+ * credentials and secret query values), so a secret that reaches a log field by mistake
+ * still never reaches the output.
  *
  * @module
  */
@@ -36,8 +37,6 @@ export interface LoggerOptions {
   format?: "json" | "text";
   /** Receives each finished line, newline included. */
   write: (line: string) => void;
-  /** Applied to every finished line (see redact.ts's `createRedactor`). */
-  redact?: (line: string) => string;
   /** Milliseconds since the epoch. @default {Date.now} */
   now?: () => number;
 }
@@ -69,7 +68,6 @@ export class Logger {
   readonly #level: { value: number };
   readonly #json: boolean;
   readonly #write: (line: string) => void;
-  readonly #redact: ((line: string) => string) | undefined;
   readonly #now: () => number;
   readonly #base: LogFields;
   #stampMs = Number.NaN;
@@ -79,7 +77,6 @@ export class Logger {
     this.#level = level ?? { value: LEVEL_ORDER[options.level ?? "info"] };
     this.#json = (options.format ?? "json") === "json";
     this.#write = options.write;
-    this.#redact = options.redact;
     this.#now = options.now ?? Date.now;
     this.#base = base;
     this.options = options;
@@ -175,7 +172,7 @@ export class Logger {
         if (values[i] !== undefined) line += ` ${keys[i]}=${textValue(values[i])}`;
       }
     }
-    this.#write(`${this.#redact ? this.#redact(line) : line}\n`);
+    this.#write(`${line}\n`);
   }
 }
 

@@ -8,6 +8,11 @@
  * and once the buffer holds `maxBufferedBytes` further lines are dropped and counted.
  * When a write completes after drops, one warning line says how many were lost.
  *
+ * Redaction (configured secrets, credentials in URLs) runs here, once over each batch
+ * rather than once per line: the same replacements (no secret or URL spans a line break),
+ * at a fraction of the cost (on Bun 1.4, redacting each access line cost ~1 us, more
+ * than formatting it).
+ *
  * @module
  */
 import type { Clock, TimerId } from "./clock.ts";
@@ -28,6 +33,8 @@ export interface LogWriterOptions {
    * (in the logger's format); the warning goes through {@linkcode LogWriter.line}.
    */
   onResumed?: (dropped: number) => void;
+  /** Applied to every batch of lines before it is written (see redact.ts's `createRedactor`). */
+  redact?: (text: string) => string;
 }
 
 const encoder = new TextEncoder();
@@ -40,6 +47,7 @@ export class LogWriter {
   readonly #flushMs: number;
   readonly #maxBytes: number;
   readonly #onResumed: ((dropped: number) => void) | undefined;
+  readonly #redact: ((text: string) => string) | undefined;
   #pending: string[] = [];
   /** UTF-16 length of the pending lines: bytes for the ASCII that log lines mostly are. */
   #pendingSize = 0;
@@ -56,6 +64,7 @@ export class LogWriter {
     this.#flushMs = options.flushMs ?? 50;
     this.#maxBytes = options.maxBufferedBytes ?? 1024 * 1024;
     this.#onResumed = options.onResumed;
+    this.#redact = options.redact;
   }
 
   /** Lines dropped since start because the output did not keep up. */
@@ -91,7 +100,8 @@ export class LogWriter {
       this.#timer = undefined;
     }
     if (this.#writing || this.#pending.length === 0) return;
-    const text = this.#pending.join("");
+    const joined = this.#pending.join("");
+    const text = this.#redact ? this.#redact(joined) : joined;
     this.#pending = [];
     this.#pendingSize = 0;
     this.#writing = this.#write(encoder.encode(text))

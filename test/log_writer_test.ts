@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { LogWriter } from "../lib/log_writer.ts";
+import { createRedactor } from "../lib/observability/redact.ts";
 import { FakeClock, settle } from "./fakes/clock.ts";
 
 /** An output whose writes complete only when the test says so. */
@@ -32,6 +33,27 @@ describe("LogWriter", () => {
     assert.deepEqual(out.writes, []);
     await clock.advance(1);
     assert.deepEqual(out.writes, ["a\nb\n"]);
+  });
+
+  test("redacts every line of a batch: configured secrets and credentials in URLs", async () => {
+    const clock = new FakeClock();
+    const out = output();
+    const writer = new LogWriter({
+      write: (b) => out.write(b),
+      clock,
+      redact: createRedactor(["sk-secret-1234"]),
+    });
+    writer.line('{"msg":"a","token":"sk-secret-1234"}\n');
+    writer.line('{"msg":"b","url":"http://user:pw@gpu-1:23333/v1?api_key=sk-other"}\n');
+    writer.line('{"msg":"c sk-secret-1234 and sk-secret-1234"}\n');
+    await clock.advance(50);
+    assert.equal(out.writes.length, 1);
+    const lines = out.writes[0].split("\n");
+    assert.equal(lines.length, 4);
+    assert.ok(!out.writes[0].includes("sk-secret-1234"), out.writes[0]);
+    assert.ok(!out.writes[0].includes("user:pw"), out.writes[0]);
+    assert.ok(!out.writes[0].includes("sk-other"), out.writes[0]);
+    assert.equal(JSON.parse(lines[2]).msg, "c [REDACTED] and [REDACTED]");
   });
 
   test("writes at once when flushBytes have gathered", () => {

@@ -30,12 +30,12 @@ export function createLogging(runtime: Runtime, config: Config): ProcessLogging 
     clock: systemClock,
     // The writer only calls back after a write, by which time `logger` exists.
     onResumed: (dropped) => logger.warn("log output was blocked; lines were dropped", { dropped }),
+    redact: createRedactor(configuredSecrets(config)),
   });
   const logger = new Logger({
     level: config.logging.level,
     format,
     write: (line) => writer.line(line),
-    redact: createRedactor(configuredSecrets(config)),
   });
   return { logger, writer };
 }
