@@ -8,7 +8,7 @@
  */
 import { AttemptStop, clientClosed } from "./attempt_stop.ts";
 import type { Bytes } from "./body_read.ts";
-import { setClientResponseHeaders } from "./headers.ts";
+import { headerEntries, setClientResponseHeaders } from "./headers.ts";
 import { OllaError } from "../errors.ts";
 import type { EndpointView } from "../registry/endpoint.ts";
 import type { Registry } from "../registry/registry.ts";
@@ -117,7 +117,7 @@ export function malformedAnswer(
 /** Bytes of a response head as its headers give them (names, values, separators). */
 export function headBytes(headers: Headers): number {
   let total = 0;
-  for (const [name, value] of headers) total += name.length + value.length + 4;
+  for (const [name, value] of headerEntries(headers)) total += name.length + value.length + 4;
   return total;
 }
 

@@ -75,10 +75,11 @@ const CLIENT_RESPONSE_DROP: ReadonlySet<string> = new Set([
 const entryCache = new WeakMap<Headers, readonly [string, string][]>();
 
 /**
- * A request's headers as name/value pairs, read once per request: iterating a `Headers`
- * sorts and lower-cases it each time (about 3 us for five headers on Deno 2.9, a tenth
- * of that on Bun), and both the guard (header size) and upstream shaping need them.
- * Only for headers nobody changes afterwards (a client request's).
+ * Headers as name/value pairs, read once: iterating a `Headers` sorts and lower-cases it
+ * each time (about 3 us for five headers on Deno 2.9, a tenth of that on Bun). A client
+ * request's are read by the guard (header size) and upstream shaping, a backend answer's
+ * by the head-size check and client shaping. Only for headers nobody changes afterwards
+ * (those two: a fetch response's headers are immutable).
  */
 export function headerEntries(headers: Headers): readonly [string, string][] {
   let entries = entryCache.get(headers);
@@ -144,7 +145,7 @@ export function upstreamRequestHeaders(
 export function setClientResponseHeaders(upstream: Headers, out: Headers): void {
   const listed = connectionListed(upstream);
   let encoded = false;
-  for (const [name, value] of upstream) {
+  for (const [name, value] of headerEntries(upstream)) {
     if (CLIENT_RESPONSE_DROP.has(name) || name.startsWith("x-olla-") || listed.includes(name)) {
       continue;
     }
