@@ -8,6 +8,37 @@
  * @module
  */
 
+/** The processes a benchmark started, run from `cwd` quietly, to be ended together. */
+export class Children {
+  readonly #all: Deno.ChildProcess[] = [];
+
+  constructor(readonly cwd: string) {}
+
+  /** Starts `command` with Bun's relaunch variables ({@linkcode NO_RELAUNCH}) and `env`. */
+  start(command: string, args: string[], env: Record<string, string> = {}): Deno.ChildProcess {
+    const child = new Deno.Command(command, {
+      args,
+      cwd: this.cwd,
+      env: { ...NO_RELAUNCH, ...env },
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    this.#all.push(child);
+    return child;
+  }
+
+  /** Kills every process still running. */
+  killAll(): void {
+    for (const child of this.#all) {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+}
+
 /** A port nothing listens on now. */
 export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

@@ -14,57 +14,22 @@
  *
  * @module
  */
-import { cpuUs, freePort, NO_RELAUNCH, waitFor } from "./_process.ts";
+import { Children, freePort, waitFor } from "./_process.ts";
+import { alternatingRounds, chatPostScript, requireTools } from "./_wrk.ts";
 import { quoteInReadme } from "./_readme.ts";
 
 const smoke = Deno.args.includes("--smoke");
 const ROUNDS = smoke ? 1 : 5;
 const SECONDS = smoke ? 1 : 5;
 const ROOT = new URL("../", import.meta.url).pathname;
-const BODY = '{"model":"bench-model","messages":[{"role":"user","content":"Hello"}]}';
 
-const children: Deno.ChildProcess[] = [];
-function start(command: string, args: string[], env: Record<string, string> = {}) {
-  const child = new Deno.Command(command, {
-    args,
-    cwd: ROOT,
-    env: { ...NO_RELAUNCH, ...env },
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  children.push(child);
-  return child;
-}
-
-for (const [tool, flag] of [["wrk", "-v"], ["redis-server", "--version"], ["bun", "--version"]]) {
-  const found = await new Deno.Command(tool, { args: [flag], stdout: "null", stderr: "null" })
-    .output().then(() => true, () => false);
-  if (!found) {
-    console.error(`bench:cluster needs ${tool} (apt-get install wrk redis-server; bun from npm)`);
-    Deno.exit(1);
-  }
-}
+const children = new Children(ROOT);
+const start = children.start.bind(children);
+const TOOLS = [["wrk", "-v"], ["redis-server", "--version"], ["bun", "--version"]] as const;
+await requireTools("bench:cluster", TOOLS, "apt-get install wrk redis-server; bun from npm");
 
 const tmp = await Deno.makeTempDir({ prefix: "olla-bench-cluster-" });
-const lua = `${tmp}/post.lua`;
-await Deno.writeTextFile(
-  lua,
-  `wrk.method = "POST"\nwrk.body = '${BODY}'\nwrk.headers["Content-Type"] = "application/json"\n`,
-);
-
-async function wrk(url: string, seconds: number): Promise<{ requests: number; rps: number }> {
-  const out = await new Deno.Command("wrk", {
-    args: ["-t2", "-c32", `-d${seconds}s`, "-s", lua, url],
-    stdout: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0);
-  if (non2xx > 0) throw new Error(`${url}: ${non2xx} answers were not 2xx`);
-  return {
-    requests: Number(/(\d+) requests in/.exec(text)?.[1] ?? 0),
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 0),
-  };
-}
+const lua = await chatPostScript(tmp);
 
 const upstreamPort = freePort();
 start("bun", ["bench/upstream.ts", String(upstreamPort)]);
@@ -108,9 +73,6 @@ interface Row {
   added_cpu_us: number;
 }
 
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
-
 async function measureRuntime(runtime: "deno" | "bun"): Promise<Row> {
   const run = (config: string) =>
     runtime === "deno"
@@ -127,31 +89,25 @@ async function measureRuntime(runtime: "deno" | "bun"): Promise<Row> {
       (status) => status === 200,
     );
   }
-  const contenders = [
-    ["single", single, `http://127.0.0.1:${ports.single}/olla/lmdeploy/v1/chat/completions`],
-    ["cluster", cluster, `http://127.0.0.1:${ports.cluster}/olla/lmdeploy/v1/chat/completions`],
-  ] as const;
-  for (const [, , url] of contenders) await wrk(url, 2);
-  const cpu: Record<string, number[]> = { single: [], cluster: [] };
-  const rps: Record<string, number[]> = { single: [], cluster: [] };
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, child, url] of contenders) {
-      const before = cpuUs(child.pid);
-      const result = await wrk(url, SECONDS);
-      cpu[name].push((cpuUs(child.pid) - before) / result.requests);
-      rps[name].push(result.rps);
-    }
-  }
+  const measured = await alternatingRounds(
+    lua,
+    [
+      ["single", single, `http://127.0.0.1:${ports.single}/olla/lmdeploy/v1/chat/completions`],
+      ["cluster", cluster, `http://127.0.0.1:${ports.cluster}/olla/lmdeploy/v1/chat/completions`],
+    ],
+    ROUNDS,
+    SECONDS,
+  );
   for (const child of [single, cluster, peer]) child.kill("SIGTERM");
   await Promise.all([single, cluster, peer].map((child) => child.status));
   const round1 = (value: number) => Math.round(value * 10) / 10;
   return {
     runtime: runtime === "deno" ? "Deno" : "Bun",
-    single_rps: Math.round(median(rps.single)),
-    cluster_rps: Math.round(median(rps.cluster)),
-    single_cpu_us: round1(median(cpu.single)),
-    cluster_cpu_us: round1(median(cpu.cluster)),
-    added_cpu_us: round1(median(cpu.cluster) - median(cpu.single)),
+    single_rps: Math.round(measured.single.rps),
+    cluster_rps: Math.round(measured.cluster.rps),
+    single_cpu_us: round1(measured.single.cpuUs),
+    cluster_cpu_us: round1(measured.cluster.cpuUs),
+    added_cpu_us: round1(measured.cluster.cpuUs - measured.single.cpuUs),
   };
 }
 
@@ -159,13 +115,7 @@ const rows: Row[] = [];
 try {
   for (const runtime of ["deno", "bun"] as const) rows.push(await measureRuntime(runtime));
 } finally {
-  for (const child of children) {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }
+  children.killAll();
 }
 
 const date = new Date().toISOString();

@@ -640,6 +640,10 @@ const clusterRun = await output(deno, [
   ...(smoke ? ["--smoke"] : []),
 ]);
 
+// The floor of the hot path (bench/floor.ts): it writes its own README table.
+console.log("floor");
+const floorRun = await output(deno, ["run", "-A", "bench/floor.ts", ...(smoke ? ["--smoke"] : [])]);
+
 // A backend killed and restarted under a long mixed load (bench/soak.ts): its own table.
 console.log("soak");
 const soakRun = await output(deno, [
@@ -871,7 +875,7 @@ if (smoke) {
   );
   if (
     missing.length > 0 || rows.length < 9 || !overhead.deno || !overhead.bun || !fleetRun.ok ||
-    !soakRun.ok || !clusterRun.ok
+    !soakRun.ok || !clusterRun.ok || !floorRun.ok
   ) {
     console.error(
       `bench smoke run failed: no numbers for ${missing.map((row) => row.name).join(", ")}`,
