@@ -6,15 +6,22 @@
  * through untouched. Set beside bench/passthrough.ts, it shows how much of the distance
  * between a bare passthrough and olla-ts is the runtime's cost of touching bodies at all.
  *
- * `deno run -A bench/body_passthrough.ts <port> <upstream> [wrap]` or `bun bench/body_passthrough.ts ...`
+ * `deno run -A bench/body_passthrough.ts <port> <upstream> [stage]` or `bun bench/body_passthrough.ts ...`
  *
- * With `wrap`, streamed answers pass through a minimal pull-driven `ReadableStream` (what
- * any proxy that looks at stream chunks needs) instead of going out natively: the
- * experiment behind bench/README.md's figures on the cost of a JavaScript stream body.
+ * With a `stage`, streamed answers pass through JavaScript (what any proxy that looks at
+ * stream chunks needs) instead of going out natively, the least code of each kind: the
+ * experiments behind bench/README.md's figures on the cost of a JavaScript stream body.
+ *
+ * - `wrap`: a pull-driven `ReadableStream`, one default read per client pull;
+ * - `byob`: the same, reading a byte stream into one reused buffer (olla-ts's stage on Deno);
+ * - `bytes`: as `byob`, the client's stream a byte stream (`type: "bytes"`) itself;
+ * - `direct`: Bun's `type: "direct"` stream, one pull writing each chunk to the socket;
+ * - `transform`: `pipeThrough` a `TransformStream`.
  */
 import { args, serveOn } from "./_shared.ts";
 
-const [port, upstream, wrap] = [Number(args[0]), args[1], args[2] === "wrap"];
+const [port, upstream] = [Number(args[0]), args[1]];
+const stage = args[2];
 const MODEL_REGEXP = /"model"\s*:\s*"([^"]*)"/;
 
 /** The smallest stream stage: one upstream read per client pull, nothing queued. */
@@ -29,6 +36,48 @@ function wrapped(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
     cancel: (reason) => reader.cancel(reason),
   }, { highWaterMark: 0 });
 }
+
+/** One read into a reused buffer per client pull, the chunk copied out at its size. */
+function byobStage(body: ReadableStream<Uint8Array>, type?: "bytes"): ReadableStream<Uint8Array> {
+  const reader = body.getReader({ mode: "byob" });
+  let buffer = new ArrayBuffer(16 * 1024);
+  return new ReadableStream({
+    type,
+    async pull(controller: ReadableStreamDefaultController<Uint8Array>) {
+      const result = await reader.read(new Uint8Array(buffer));
+      if (result.done || !result.value) return controller.close();
+      const chunk = result.value.slice();
+      buffer = result.value.buffer;
+      controller.enqueue(chunk);
+    },
+    cancel: (reason: unknown) => reader.cancel(reason),
+  } as UnderlyingDefaultSource<Uint8Array>, type ? undefined : { highWaterMark: 0 });
+}
+
+/** Bun's direct stream: one pull for the whole answer, each chunk written and flushed. */
+function directStage(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream({
+    type: "direct",
+    async pull(controller: { write(b: Uint8Array): unknown; flush(): unknown; close(): void }) {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return controller.close();
+        await controller.write(value);
+        await controller.flush();
+      }
+    },
+    cancel: (reason: unknown) => reader.cancel(reason),
+  } as unknown as UnderlyingDefaultSource<Uint8Array>);
+}
+
+const STAGES: Record<string, (body: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>> = {
+  wrap: wrapped,
+  byob: (body) => byobStage(body),
+  bytes: (body) => byobStage(body, "bytes"),
+  direct: directStage,
+  transform: (body) => body.pipeThrough(new TransformStream()),
+};
 
 async function handle(request: Request): Promise<Response> {
   const url = new URL(request.url);
@@ -45,7 +94,8 @@ async function handle(request: Request): Promise<Response> {
     signal: AbortSignal.timeout(600_000),
   });
   if (response.headers.get("content-type")?.startsWith("text/event-stream")) {
-    return new Response(wrap && response.body ? wrapped(response.body) : response.body, response);
+    const body = response.body && stage ? STAGES[stage](response.body) : response.body;
+    return new Response(body, response);
   }
   const bytes = new Uint8Array(await response.arrayBuffer());
   const answer = new Response(bytes, { status: response.status });

@@ -644,6 +644,15 @@ const clusterRun = await output(deno, [
 console.log("floor");
 const floorRun = await output(deno, ["run", "-A", "bench/floor.ts", ...(smoke ? ["--smoke"] : [])]);
 
+// A JavaScript stream body by kind of stream (bench/stream_stages.ts): its own results.
+console.log("stream stages");
+const stagesRun = await output(deno, [
+  "run",
+  "-A",
+  "bench/stream_stages.ts",
+  ...(smoke ? ["--smoke"] : []),
+]);
+
 // A backend killed and restarted under a long mixed load (bench/soak.ts): its own table.
 console.log("soak");
 const soakRun = await output(deno, [
@@ -875,7 +884,7 @@ if (smoke) {
   );
   if (
     missing.length > 0 || rows.length < 9 || !overhead.deno || !overhead.bun || !fleetRun.ok ||
-    !soakRun.ok || !clusterRun.ok || !floorRun.ok
+    !soakRun.ok || !clusterRun.ok || !floorRun.ok || !stagesRun.ok
   ) {
     console.error(
       `bench smoke run failed: no numbers for ${missing.map((row) => row.name).join(", ")}`,
