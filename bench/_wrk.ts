@@ -1,8 +1,8 @@
 /**
- * Load from wrk for the socket benchmarks that measure CPU per request (cluster.ts,
- * floor.ts; run.ts has its own richer load with latencies): the chat request they post,
- * wrk's Lua script for it, one run, alternating rounds over several contenders, and the
- * check that the tools are installed.
+ * Load from wrk for the socket benchmarks: the chat request they post and wrk's Lua script
+ * for it (run.ts too, which runs wrk itself for its latencies), one run, alternating
+ * rounds over several contenders (cluster.ts, floor.ts), their median, and the check that
+ * the tools are installed.
  *
  * @module
  */
@@ -57,7 +57,8 @@ export interface Measured {
   rps: number;
 }
 
-const median = (values: number[]) =>
+/** The middle value (the lower of the two middle ones for an even count). */
+export const median = (values: readonly number[]): number =>
   [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 
 /**

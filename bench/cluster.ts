@@ -16,7 +16,7 @@
  */
 import { Children, freePort, waitFor } from "./_process.ts";
 import { alternatingRounds, chatPostScript, requireTools } from "./_wrk.ts";
-import { quoteInReadme } from "./_readme.ts";
+import { quoteInReadme, writeReport } from "./_report.ts";
 
 const smoke = Deno.args.includes("--smoke");
 const ROUNDS = smoke ? 1 : 5;
@@ -131,10 +131,7 @@ const table = [
   ),
 ].join("\n");
 console.log(table);
-const dir = `${ROOT}bench/results/`;
-const name = smoke ? "cluster-smoke" : "cluster-latest";
-await Deno.writeTextFile(`${dir}${name}.json`, JSON.stringify({ date, rows }, null, 2) + "\n");
-await Deno.writeTextFile(`${dir}${name}.md`, `${table}\n`);
+await writeReport("cluster", smoke, { date, rows }, table);
 if (!smoke) await quoteInReadme("bench:cluster", table);
 await Deno.remove(tmp, { recursive: true }).catch(() => {});
 

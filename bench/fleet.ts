@@ -18,6 +18,7 @@
  * @module
  */
 import { freePort } from "./_process.ts";
+import { writeReport } from "./_report.ts";
 import { startSimEngine } from "./sim_engine.ts";
 
 const args = Deno.args;
@@ -314,14 +315,7 @@ const markdown = [
   "",
 ].join("\n");
 
-const dir = `${ROOT}bench/results/`;
-await Deno.mkdir(dir, { recursive: true });
-const name = smoke ? "fleet-smoke" : "fleet-latest";
-await Deno.writeTextFile(
-  `${dir}${name}.json`,
-  JSON.stringify({ date: new Date().toISOString(), results, targets }, null, 2) + "\n",
-);
-await Deno.writeTextFile(`${dir}${name}.md`, markdown);
+await writeReport("fleet", smoke, { date: new Date().toISOString(), results, targets }, markdown);
 console.log(markdown);
 if (smoke && results.some((r) => r.completed === 0)) {
   console.error("fleet smoke run failed: a scenario completed no request");

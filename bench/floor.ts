@@ -16,7 +16,7 @@
  */
 import { Children, freePort, waitFor } from "./_process.ts";
 import { alternatingRounds, chatPostScript, type Contender, requireTools } from "./_wrk.ts";
-import { quoteInReadme } from "./_readme.ts";
+import { quoteInReadme, writeReport } from "./_report.ts";
 
 const smoke = Deno.args.includes("--smoke");
 const ROUNDS = smoke ? 1 : 5;
@@ -122,10 +122,7 @@ const table = [
   ),
 ].join("\n");
 console.log(table);
-const dir = `${ROOT}bench/results/`;
-const name = smoke ? "floor-smoke" : "floor-latest";
-await Deno.writeTextFile(`${dir}${name}.json`, JSON.stringify({ date, rows }, null, 2) + "\n");
-await Deno.writeTextFile(`${dir}${name}.md`, `${table}\n`);
+await writeReport("floor", smoke, { date, rows }, table);
 if (!smoke) await quoteInReadme("bench:floor", table);
 await Deno.remove(tmp, { recursive: true }).catch(() => {});
 

@@ -19,7 +19,8 @@
  */
 import pkg from "../package.json" with { type: "json" };
 import { cpuUs, freePort, NO_RELAUNCH, waitFor } from "./_process.ts";
-import { quoteInReadme } from "./_readme.ts";
+import { quoteInReadme } from "./_report.ts";
+import { CHAT_BODY, chatPostScript, median } from "./_wrk.ts";
 
 const smoke = Deno.args.includes("--smoke");
 const SECONDS = smoke ? 1 : 4;
@@ -39,10 +40,6 @@ const CAPACITY_FRAMES = smoke ? 5 : 30;
 const CAPACITY_INTERVAL_MS = 100;
 const RATE = 500;
 const ROOT = new URL("..", import.meta.url).pathname;
-const BODY = JSON.stringify({
-  model: "bench-model",
-  messages: [{ role: "user", content: "Hello" }],
-});
 const tmp = await Deno.makeTempDir({ prefix: "olla-bench-" });
 
 // --- processes -----------------------------------------------------------------------
@@ -130,11 +127,7 @@ const tools = {
   hey: (await output("hey", [])).text.includes("Usage"),
   nginx: await has("nginx", ["-v"]),
 };
-const wrkScript = `${tmp}/post.lua`;
-await Deno.writeTextFile(
-  wrkScript,
-  `wrk.method = "POST"\nwrk.body = '${BODY}'\nwrk.headers["Content-Type"] = "application/json"\n`,
-);
+const wrkScript = await chatPostScript(tmp);
 
 function microseconds(value: string, unit: string): number {
   const n = Number(value);
@@ -169,7 +162,7 @@ async function load(
       "-T",
       "application/json",
       "-d",
-      BODY,
+      CHAT_BODY,
       url,
     ]);
     const at = (q: string) => {
@@ -213,7 +206,7 @@ async function load(
     "POST",
   ];
   if (rate !== undefined) args.push("-R", String(rate));
-  args.push("-H", "content-type=application/json", "-b", BODY, url);
+  args.push("-H", "content-type=application/json", "-b", CHAT_BODY, url);
   const { text } = await output("npx", args);
   const json = JSON.parse(text.slice(text.indexOf("{")));
   return {
@@ -449,10 +442,6 @@ interface Running {
   peakRss: number;
 }
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)];
-};
 const medianOf = (values: (number | null)[]) => {
   const present = values.filter((value): value is number => value !== null);
   return present.length === 0 ? null : median(present);
@@ -623,9 +612,13 @@ function reportLines(text: string): string {
     .join("\n").replace(/\n{3,}/g, "\n\n").trim();
 }
 
+/** Runs one of the benchmarks that report on their own, briefly too in a smoke run. */
+const runOwnReport = (script: string, ...extra: string[]) =>
+  output(deno, ["run", "-A", script, ...extra, ...(smoke ? ["--smoke"] : [])]);
+
 // The balancers on a simulated fleet (bench/fleet.ts): its own table and targets.
 console.log("simulated fleet");
-const fleetRun = await output(deno, ["run", "-A", "bench/fleet.ts", ...(smoke ? ["--smoke"] : [])]);
+const fleetRun = await runOwnReport("bench/fleet.ts");
 // Its progress lines go to stderr, which output() appends; the report starts with its title.
 const fleetTable = fleetRun.ok
   ? reportLines(fleetRun.text.slice(Math.max(0, fleetRun.text.indexOf("Simulated fleet:"))))
@@ -633,35 +626,19 @@ const fleetTable = fleetRun.ok
 
 // Cluster mode against one instance (bench/cluster.ts): it writes its own README table.
 console.log("cluster mode");
-const clusterRun = await output(deno, [
-  "run",
-  "-A",
-  "bench/cluster.ts",
-  ...(smoke ? ["--smoke"] : []),
-]);
+const clusterRun = await runOwnReport("bench/cluster.ts");
 
 // The floor of the hot path (bench/floor.ts): it writes its own README table.
 console.log("floor");
-const floorRun = await output(deno, ["run", "-A", "bench/floor.ts", ...(smoke ? ["--smoke"] : [])]);
+const floorRun = await runOwnReport("bench/floor.ts");
 
 // A JavaScript stream body by kind of stream (bench/stream_stages.ts): its own results.
 console.log("stream stages");
-const stagesRun = await output(deno, [
-  "run",
-  "-A",
-  "bench/stream_stages.ts",
-  ...(smoke ? ["--smoke"] : []),
-]);
+const stagesRun = await runOwnReport("bench/stream_stages.ts");
 
 // A backend killed and restarted under a long mixed load (bench/soak.ts): its own table.
 console.log("soak");
-const soakRun = await output(deno, [
-  "run",
-  "-A",
-  "bench/soak.ts",
-  `--bun=${bun}`,
-  ...(smoke ? ["--smoke"] : []),
-]);
+const soakRun = await runOwnReport("bench/soak.ts", `--bun=${bun}`);
 const soakTable = soakRun.ok ? reportLines(soakRun.text) : "(the soak run failed)";
 
 // --- verdicts ------------------------------------------------------------------------

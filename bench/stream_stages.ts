@@ -14,7 +14,8 @@
  * @module
  */
 import { Children, cpuUs, freePort, waitFor } from "./_process.ts";
-import { requireTools } from "./_wrk.ts";
+import { writeReport } from "./_report.ts";
+import { median, requireTools } from "./_wrk.ts";
 
 const smoke = Deno.args.includes("--smoke");
 const ROUNDS = smoke ? 1 : 5;
@@ -34,9 +35,6 @@ interface Row {
   of_native: number;
   frame_delay_p50_ms: number;
 }
-
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 
 async function streams(url: string): Promise<{ frames: number; delayP50: number }> {
   const out = await new Deno.Command("node", {
@@ -108,12 +106,7 @@ const table = [
   ),
 ].join("\n");
 console.log(table);
-const name = smoke ? "stages-smoke" : "stages-latest";
-await Deno.writeTextFile(
-  `${ROOT}bench/results/${name}.json`,
-  JSON.stringify({ date, rows }, null, 2) + "\n",
-);
-await Deno.writeTextFile(`${ROOT}bench/results/${name}.md`, `${table}\n`);
+await writeReport("stages", smoke, { date, rows }, table);
 
 if (smoke && !rows.every((r) => r.cpu_us_per_frame > 0)) {
   console.error("bench:stages smoke run failed: no numbers");
