@@ -10,6 +10,7 @@ import {
   startOllaWithFakes,
   type TestOlla,
   untilObserved,
+  withOllaAndFakes,
 } from "./_harness.ts";
 import { LMDEPLOY_CARD_KEYS, startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 
@@ -436,5 +437,42 @@ describe("observability", () => {
       for (const secret of SECRETS) assert.ok(!haystack.includes(secret), `leaked ${secret}`);
       assert.ok(!haystack.includes(btoa(`admin:${SECRETS[2]}`)), "leaked the basic auth header");
     });
+  });
+});
+
+describe("usage of a long paced stream", () => {
+  test("every frame of a 40-frame stream is read, though the observer reads them in batches", async () => {
+    await withOllaAndFakes(
+      [{ modelName: MODEL_A }],
+      ([url]) => configYaml([endpointYaml("gpu-a", url)]),
+      async (olla) => {
+        const pacing = { "x-fake-tokens": "40", "x-fake-itl-ms": "5", "x-fake-ttft-ms": "30" };
+        for (const include_usage of [false, true]) {
+          const chunks = await readChunks(
+            await post(olla, "/olla/lmdeploy/v1/chat/completions", {
+              model: MODEL_A,
+              messages: [],
+              stream: true,
+              ...(include_usage ? { stream_options: { include_usage } } : {}),
+            }, pacing),
+          );
+          assert.ok(chunks.length > 16, `the frames came in separate chunks (${chunks.length})`);
+        }
+        await untilObserved(olla, 2);
+        const lines = olla.logs.filter((log) => log.msg === "access");
+        assert.equal(lines.length, 2);
+        // Without usage: one estimated token per content event; with it: the engine's count.
+        assert.deepEqual(
+          lines.map((log) => [log.completion_tokens, log.tokens_estimated ?? false]),
+          [[40, true], [40, false]],
+        );
+        for (const log of lines) {
+          // TTFT is the first content frame's arrival (after the 30 ms wait), not the time
+          // its batch was read (the 16th frame comes 110 ms in).
+          const ttft = Number(log.ttft_ms);
+          assert.ok(ttft >= 25 && ttft < 100, `ttft_ms ${ttft}`);
+        }
+      },
+    );
   });
 });

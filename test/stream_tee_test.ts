@@ -237,6 +237,29 @@ describe("sseUsageObserver()", () => {
     assert.equal(summary.estimated, false);
   });
 
+  test("reads events with CRLF endings, event: lines and data spread over lines", () => {
+    const stream = [
+      "event: message_start",
+      'data: {"type":"message_start","message":{"usage":{"input_tokens":9,"output_tokens":1}}}',
+      "",
+      'data: {"type":"content_block_delta","delta":{"type":"text_delta",',
+      'data: "text":"Hi"}}',
+      "",
+      "event: message_delta",
+      'data: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":3}}',
+      "",
+      "",
+    ].join("\r\n");
+    // Split 5 bytes apart, so some chunks end between a "\r" and its "\n".
+    for (const split of [5, 100_000]) {
+      const summary = feed(stream, split);
+      assert.equal(summary.contentEvents, 1, `split ${split}`);
+      assert.equal(summary.promptTokens, 9, `split ${split}`);
+      assert.equal(summary.completionTokens, 3, `split ${split}`);
+      assert.equal(summary.finishReason, "end_turn", `split ${split}`);
+    }
+  });
+
   test("notes an error event", () => {
     assert.equal(feed('data: {"error": {"message": "x"}}\n\ndata: [DONE]\n\n').errorEvent, true);
   });

@@ -47,7 +47,10 @@ export interface TeeOptions {
   sse: boolean;
   /** Aborts the upstream request (and so its body). */
   abortUpstream: (reason: unknown) => void;
-  /** Sees every upstream chunk after it was forwarded. */
+  /**
+   * Sees every upstream chunk after it was forwarded. A chunk is never a view into a
+   * reused buffer, so the observer may keep it.
+   */
   onChunk?: (chunk: Uint8Array, now: number) => void;
   /**
    * Turns upstream bytes into the client's (a translated answer); each chunk's output is
