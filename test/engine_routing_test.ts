@@ -14,7 +14,7 @@ import { FakeClock } from "./fakes/clock.ts";
 import { fakeFetch } from "./fakes/fetch.ts";
 import { startFakeLmdeploy } from "./fakes/lmdeploy.ts";
 import { parseConfig } from "../lib/config/load.ts";
-import { EngineMetricsReader } from "../lib/health/engine_metrics.ts";
+import { EngineMetricsReader, NOT_SERVED_RECHECK_MS } from "../lib/health/engine_metrics.ts";
 import { readSeries } from "../lib/health/prometheus_text.ts";
 import { Logger } from "../lib/log.ts";
 import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
@@ -338,6 +338,49 @@ describe("EngineMetricsReader", () => {
     assert.equal(loads.get("a"), undefined);
     reader.stop();
     assert.equal(clock.pending, 0);
+  });
+});
+
+describe("EngineMetricsReader and an engine without metrics", () => {
+  test("a 404 is asked again every 30 s, said once, and reading resumes when served", async () => {
+    const clock = new FakeClock();
+    const { config } = parseConfig(
+      `discovery:\n  static:\n    endpoints:\n      - { name: a, url: "http://a:1", type: lmdeploy }\n`,
+      { env: () => undefined, knownTypes: undefined },
+    );
+    const registry = new Registry(
+      config.discovery.static.endpoints,
+      new ProfileSet(BUILT_IN_PROFILES),
+      { clock },
+    );
+    const loads = new EngineLoads();
+    let served = false;
+    const fetch = fakeFetch(() =>
+      served ? new Response(LMDEPLOY, { status: 200 }) : new Response("", { status: 404 })
+    );
+    const lines: string[] = [];
+    const reader = new EngineMetricsReader({
+      registry,
+      loads,
+      fetch,
+      clock,
+      logger: new Logger({ level: "info", write: (line) => lines.push(line) }),
+      settings: config.engine_metrics,
+    });
+    reader.start();
+    await clock.advance(0);
+    assert.equal(fetch.calls.length, 1);
+    await clock.advance(NOT_SERVED_RECHECK_MS - 1);
+    assert.equal(fetch.calls.length, 1, "not asked again within 30 s");
+    await clock.advance(1);
+    assert.equal(fetch.calls.length, 2);
+    assert.equal(lines.filter((line) => line.includes("serves no metrics")).length, 1);
+    served = true;
+    await clock.advance(NOT_SERVED_RECHECK_MS);
+    assert.equal(loads.get("a")?.running, 5);
+    await clock.advance(config.engine_metrics.interval);
+    assert.equal(fetch.calls.length, 4, "back to every interval once served");
+    reader.stop();
   });
 });
 

@@ -6,6 +6,11 @@
  * {@linkcode EngineLoads}; a failed read is recorded there, so the load-aware balancers
  * fall back to olla-ts's own counts.
  *
+ * An engine that answers 404 serves no metrics (LMDeploy does only when started with
+ * `--enable-metrics`): it is asked again only every 30 s rather than every interval, so
+ * it is not polled for nothing every second, and a restart with metrics on is still
+ * picked up. This is said once in the log at info level.
+ *
  * @module
  */
 import { readSeries } from "./prometheus_text.ts";
@@ -17,6 +22,9 @@ import type { Registry } from "../registry/registry.ts";
 import { endpointUrl } from "../upstream/endpoint_url.ts";
 import { describeFetchError } from "../upstream/fetch_errors.ts";
 import { fetchWithin } from "../upstream/timed_fetch.ts";
+
+/** How long before an engine that answered 404 for its metrics is asked again. */
+export const NOT_SERVED_RECHECK_MS = 30_000;
 
 /** Collaborators of {@linkcode EngineMetricsReader}. */
 export interface EngineMetricsOptions {
@@ -32,6 +40,8 @@ export interface EngineMetricsOptions {
 export class EngineMetricsReader {
   readonly #options: EngineMetricsOptions;
   readonly #timers = new Map<string, TimerId>();
+  /** Endpoints whose last read answered 404. */
+  readonly #notServed = new Set<string>();
   #stopped = true;
 
   constructor(options: EngineMetricsOptions) {
@@ -60,6 +70,7 @@ export class EngineMetricsReader {
     const timer = this.#timers.get(name);
     if (timer !== undefined) this.#options.clock.clearTimeout(timer);
     this.#timers.delete(name);
+    this.#notServed.delete(name);
     this.#options.loads.delete(name);
   }
 
@@ -79,7 +90,10 @@ export class EngineMetricsReader {
         void this.read(name).finally(() => {
           const interval = this.#intervalOf(name);
           if (!this.#stopped && interval > 0 && !this.#timers.has(name)) {
-            this.#schedule(name, interval);
+            this.#schedule(
+              name,
+              this.#notServed.has(name) ? Math.max(interval, NOT_SERVED_RECHECK_MS) : interval,
+            );
           }
         });
       }, delayMs),
@@ -93,6 +107,7 @@ export class EngineMetricsReader {
     const names = endpoint?.profile.engineMetrics;
     if (!endpoint || !names) return;
     const wanted = new Set([names.running, names.waiting, names.kvCacheUsage]);
+    let notServed = false;
     try {
       const text = await fetchWithin(
         {
@@ -105,6 +120,7 @@ export class EngineMetricsReader {
         async (response) => {
           if (!response.ok) {
             await response.body?.cancel();
+            notServed = response.status === 404;
             throw new Error(`${names.path} answered ${response.status}`);
           }
           return await response.text();
@@ -118,6 +134,7 @@ export class EngineMetricsReader {
           `${names.path} has no ${running === undefined ? names.running : names.waiting}`,
         );
       }
+      this.#notServed.delete(name);
       const current = registry.get(name);
       if (current) {
         loads.set(
@@ -128,6 +145,16 @@ export class EngineMetricsReader {
       }
     } catch (error) {
       loads.failed(name, describeFetchError(error));
+      if (!notServed) {
+        this.#notServed.delete(name);
+      } else if (!this.#notServed.has(name)) {
+        this.#notServed.add(name);
+        this.#options.logger.info("engine serves no metrics; olla-ts's own counts are used", {
+          endpoint: name,
+          path: names.path,
+          recheck_s: NOT_SERVED_RECHECK_MS / 1000,
+        });
+      }
       this.#options.logger.debug("engine metrics not read", {
         endpoint: name,
         error: describeFetchError(error),
