@@ -59,13 +59,22 @@ function start(command: string, args: string[], options: { cwd?: string } = {}):
   return child;
 }
 
+/**
+ * Ends a contender: SIGTERM first (a SIGKILLed nginx master leaves its workers running),
+ * SIGKILL if it is still there after 2 s.
+ */
 async function stop(child: Deno.ChildProcess): Promise<void> {
-  try {
-    child.kill("SIGKILL");
-  } catch {
-    // already gone
-  }
+  const signal = (name: Deno.Signal) => {
+    try {
+      child.kill(name);
+    } catch {
+      // already gone
+    }
+  };
+  signal("SIGTERM");
+  const timer = setTimeout(() => signal("SIGKILL"), 2_000);
   await child.status;
+  clearTimeout(timer);
 }
 
 async function output(command: string, args: string[]): Promise<{ ok: boolean; text: string }> {
