@@ -294,31 +294,37 @@ describe("cache-aware", () => {
   });
 });
 
+/** An EngineMetricsReader over lmdeploy endpoint `a` and ollama endpoint `o`, on a fake clock. */
+function metricsReader(answer: () => Response, write: (line: string) => void = () => {}) {
+  const clock = new FakeClock();
+  const { config } = parseConfig(
+    `discovery:\n  static:\n    endpoints:\n      - { name: a, url: "http://a:1", type: lmdeploy }\n      - { name: o, url: "http://o:1", type: ollama }\n`,
+    { env: () => undefined, knownTypes: undefined },
+  );
+  const registry = new Registry(
+    config.discovery.static.endpoints,
+    new ProfileSet(BUILT_IN_PROFILES),
+    { clock },
+  );
+  const loads = new EngineLoads();
+  const fetch = fakeFetch(answer);
+  const reader = new EngineMetricsReader({
+    registry,
+    loads,
+    fetch,
+    clock,
+    logger: new Logger({ level: "info", write }),
+    settings: config.engine_metrics,
+  });
+  return { clock, config, loads, fetch, reader };
+}
+
 describe("EngineMetricsReader", () => {
   test("reads each metrics engine on its interval; a failure is recorded; untrack stops it", async () => {
-    const clock = new FakeClock();
-    const { config } = parseConfig(
-      `discovery:\n  static:\n    endpoints:\n      - { name: a, url: "http://a:1", type: lmdeploy }\n      - { name: o, url: "http://o:1", type: ollama }\n`,
-      { env: () => undefined, knownTypes: undefined },
-    );
-    const registry = new Registry(
-      config.discovery.static.endpoints,
-      new ProfileSet(BUILT_IN_PROFILES),
-      { clock },
-    );
-    const loads = new EngineLoads();
     let fail = false;
-    const fetch = fakeFetch(() =>
+    const { clock, loads, fetch, reader } = metricsReader(() =>
       fail ? new Response("", { status: 500 }) : new Response(LMDEPLOY, { status: 200 })
     );
-    const reader = new EngineMetricsReader({
-      registry,
-      loads,
-      fetch,
-      clock,
-      logger: new Logger({ level: "error", write: () => {} }),
-      settings: config.engine_metrics,
-    });
     reader.start();
     await clock.advance(0);
     assert.deepEqual(
@@ -339,34 +345,14 @@ describe("EngineMetricsReader", () => {
     reader.stop();
     assert.equal(clock.pending, 0);
   });
-});
 
-describe("EngineMetricsReader and an engine without metrics", () => {
-  test("a 404 is asked again every 30 s, said once, and reading resumes when served", async () => {
-    const clock = new FakeClock();
-    const { config } = parseConfig(
-      `discovery:\n  static:\n    endpoints:\n      - { name: a, url: "http://a:1", type: lmdeploy }\n`,
-      { env: () => undefined, knownTypes: undefined },
-    );
-    const registry = new Registry(
-      config.discovery.static.endpoints,
-      new ProfileSet(BUILT_IN_PROFILES),
-      { clock },
-    );
-    const loads = new EngineLoads();
+  test("an engine answering 404 is asked again every 30 s, said once, and read on its interval once served", async () => {
     let served = false;
-    const fetch = fakeFetch(() =>
-      served ? new Response(LMDEPLOY, { status: 200 }) : new Response("", { status: 404 })
-    );
     const lines: string[] = [];
-    const reader = new EngineMetricsReader({
-      registry,
-      loads,
-      fetch,
-      clock,
-      logger: new Logger({ level: "info", write: (line) => lines.push(line) }),
-      settings: config.engine_metrics,
-    });
+    const { clock, config, loads, fetch, reader } = metricsReader(
+      () => served ? new Response(LMDEPLOY, { status: 200 }) : new Response("", { status: 404 }),
+      (line) => lines.push(line),
+    );
     reader.start();
     await clock.advance(0);
     assert.equal(fetch.calls.length, 1);
