@@ -1,6 +1,6 @@
 /**
  * Load from wrk for the socket benchmarks: the chat request they post and wrk's Lua script
- * for it (run.ts too, which runs wrk itself for its latencies), one run, alternating
+ * for it, olla-ts's configuration while they measure it (run.ts too, which runs wrk itself for its latencies), one run, alternating
  * rounds over several contenders (cluster.ts, floor.ts), their median, and the check that
  * the tools are installed.
  *
@@ -13,6 +13,24 @@ export const CHAT_BODY = JSON.stringify({
   model: "bench-model",
   messages: [{ role: "user", content: "Hello" }],
 });
+
+/**
+ * olla-ts's configuration in the socket benchmarks (run.ts, floor.ts): the defaults
+ * (access log on, level info) except that rate limits are off, one LMDeploy endpoint at
+ * `upstream`; `accessLog: false` for the copy that shows what the access log costs.
+ */
+export function ollaBenchConfig(upstream: string, port: number, accessLog = true): string {
+  return `server:
+  host: 127.0.0.1
+  port: ${port}
+  request_logging: ${accessLog}
+  rate_limits: { global_requests_per_minute: 0, per_ip_requests_per_minute: 0 }
+discovery:
+  static:
+    endpoints:
+      - { name: bench, url: "${upstream}", type: lmdeploy, check_interval: 5s }
+`;
+}
 
 /** Writes wrk's Lua script that posts {@linkcode CHAT_BODY} into `dir`; returns its path. */
 export async function chatPostScript(dir: string): Promise<string> {

@@ -15,7 +15,13 @@
  * @module
  */
 import { Children, freePort, waitFor } from "./_process.ts";
-import { alternatingRounds, chatPostScript, type Contender, requireTools } from "./_wrk.ts";
+import {
+  alternatingRounds,
+  chatPostScript,
+  type Contender,
+  ollaBenchConfig,
+  requireTools,
+} from "./_wrk.ts";
 import { quoteInReadme, writeReport } from "./_report.ts";
 
 const smoke = Deno.args.includes("--smoke");
@@ -53,18 +59,7 @@ async function measureRuntime(runtime: "deno" | "bun"): Promise<Row[]> {
     runtime === "deno" ? start(Deno.execPath(), ["run", "-A", ...args]) : start("bun", args);
   const ollaPort = freePort();
   const config = `${tmp}/olla-${ollaPort}.yaml`;
-  await Deno.writeTextFile(
-    config,
-    `server:
-  host: 127.0.0.1
-  port: ${ollaPort}
-  rate_limits: { global_requests_per_minute: 0, per_ip_requests_per_minute: 0 }
-discovery:
-  static:
-    endpoints:
-      - { name: bench, url: "${upstream}", type: lmdeploy, check_interval: 5s }
-`,
-  );
+  await Deno.writeTextFile(config, ollaBenchConfig(upstream, ollaPort));
   const contenders: Contender[] = [];
   for (
     const [name, script] of [

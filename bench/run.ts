@@ -20,7 +20,7 @@
 import pkg from "../package.json" with { type: "json" };
 import { cpuUs, freePort, NO_RELAUNCH, waitFor } from "./_process.ts";
 import { quoteInReadme } from "./_report.ts";
-import { CHAT_BODY, chatPostScript, median } from "./_wrk.ts";
+import { CHAT_BODY, chatPostScript, median, ollaBenchConfig } from "./_wrk.ts";
 
 const smoke = Deno.args.includes("--smoke");
 const SECONDS = smoke ? 1 : 4;
@@ -288,24 +288,11 @@ const upstreamUrl = `http://127.0.0.1:${UPSTREAM_PORT}`;
 const upstream = start(bun, ["bench/upstream.ts", String(UPSTREAM_PORT)]);
 await waitFor(`${upstreamUrl}/health`);
 
-/**
- * olla-ts runs with its default configuration (access log on, level info, JSON lines to a
- * stdout nobody reads but the kernel), except that rate limits are off; a second copy has
- * the access log off, to show what it costs.
- */
-const ollaConfig = (accessLog: boolean) =>
-  `server:
-  host: 127.0.0.1
-  port: 0
-  request_logging: ${accessLog}
-  rate_limits: { global_requests_per_minute: 0, per_ip_requests_per_minute: 0 }
-discovery:
-  static:
-    endpoints:
-      - { name: bench, url: "${upstreamUrl}", type: lmdeploy, check_interval: 5s }
-`;
-await Deno.writeTextFile(`${tmp}/olla.yaml`, ollaConfig(true));
-await Deno.writeTextFile(`${tmp}/olla-quiet.yaml`, ollaConfig(false));
+// olla-ts as the socket benchmarks run it (port 0: OLLA_SERVER_PORT names it, startOlla
+// below), its JSON lines going to a stdout nobody reads but the kernel; a second copy has
+// the access log off, to show what it costs.
+await Deno.writeTextFile(`${tmp}/olla.yaml`, ollaBenchConfig(upstreamUrl, 0));
+await Deno.writeTextFile(`${tmp}/olla-quiet.yaml`, ollaBenchConfig(upstreamUrl, 0, false));
 
 interface Contender {
   name: string;
