@@ -55,6 +55,22 @@ function jsonValue(value: unknown): string {
 const NEEDS_QUOTES_REGEXP = /[\s"=]/;
 const IDENTIFIER_REGEXP = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** What precedes a field's value: `,"key":` in JSON, ` key=` in text. */
+function fieldPrefix(json: boolean, key: string): string {
+  const name = IDENTIFIER_REGEXP.test(key) ? key : JSON.stringify(key).slice(1, -1);
+  return json ? `,"${name}":` : ` ${name}=`;
+}
+
+/** The prefixes of a fixed key list (the access log's), built once per list and format. */
+const FIXED_PREFIXES = new WeakMap<readonly string[], { json?: string[]; text?: string[] }>();
+
+function fixedPrefixes(json: boolean, keys: readonly string[]): readonly string[] {
+  let cached = FIXED_PREFIXES.get(keys);
+  if (cached === undefined) FIXED_PREFIXES.set(keys, cached = {});
+  const format = json ? "json" : "text";
+  return cached[format] ??= keys.map((key) => fieldPrefix(json, key));
+}
+
 function textValue(value: unknown): string {
   const text = typeof value === "string"
     ? value
@@ -122,14 +138,15 @@ export class Logger {
     this.#emit(
       level,
       msg,
-      keys.map((key) => (IDENTIFIER_REGEXP.test(key) ? key : JSON.stringify(key).slice(1, -1))),
+      keys.map((key) => fieldPrefix(this.#json, key)),
       keys.map((key) => all[key]),
     );
   }
 
   /**
    * Logs one line whose field names are fixed: `values[i]` belongs to `keys[i]`, and an
-   * `undefined` value leaves its key out. Keys must be plain identifiers.
+   * `undefined` value leaves its key out. Keys must be plain identifiers, and `keys`
+   * the same array on every call (what precedes each value is built once per array).
    */
   logFixed(
     level: LogLevel,
@@ -138,12 +155,13 @@ export class Logger {
     values: readonly unknown[],
   ): void {
     if (!this.enabled(level)) return;
+    const prefixes = fixedPrefixes(this.#json, keys);
     const baseKeys = Object.keys(this.#base);
-    if (baseKeys.length === 0) return this.#emit(level, msg, keys, values);
+    if (baseKeys.length === 0) return this.#emit(level, msg, prefixes, values);
     this.#emit(
       level,
       msg,
-      [...baseKeys, ...keys],
+      [...baseKeys.map((key) => fieldPrefix(this.#json, key)), ...prefixes],
       [...baseKeys.map((key) => this.#base[key]), ...values],
     );
   }
@@ -157,22 +175,29 @@ export class Logger {
     return this.#stamp;
   }
 
-  #emit(level: LogLevel, msg: string, keys: readonly string[], values: readonly unknown[]): void {
+  /** `prefixes[i]` is what precedes `values[i]` in this logger's format (`fieldPrefix`). */
+  #emit(
+    level: LogLevel,
+    msg: string,
+    prefixes: readonly string[],
+    values: readonly unknown[],
+  ): void {
     const time = this.#timestamp();
-    let line: string;
-    if (this.#json) {
-      line = `{"time":"${time}","level":"${level}","msg":${JSON.stringify(msg)}`;
-      for (let i = 0; i < keys.length; i++) {
-        if (values[i] !== undefined) line += `,"${keys[i]}":${jsonValue(values[i])}`;
-      }
-      line += "}";
-    } else {
-      line = `${time} ${TEXT_LEVEL[level]} ${msg}`;
-      for (let i = 0; i < keys.length; i++) {
-        if (values[i] !== undefined) line += ` ${keys[i]}=${textValue(values[i])}`;
+    // Two pieces per field, its prefix built once and its value: each piece is a node of
+    // the string the engine concatenates (a rope in JavaScriptCore, a cons string in V8),
+    // and flattening it in the writer's batch costs per node. Measured on Bun 1.4 against
+    // template literals per field: 2.2 -> 1.2 us per access line, written (bench/README.md).
+    const json = this.#json;
+    let line = json
+      ? `{"time":"${time}","level":"${level}","msg":${JSON.stringify(msg)}`
+      : `${time} ${TEXT_LEVEL[level]} ${msg}`;
+    for (let i = 0; i < prefixes.length; i++) {
+      const value = values[i];
+      if (value !== undefined) {
+        line = line + prefixes[i] + (json ? jsonValue(value) : textValue(value));
       }
     }
-    this.#write(`${line}\n`);
+    this.#write(line + (json ? "}\n" : "\n"));
   }
 }
 

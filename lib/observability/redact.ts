@@ -64,7 +64,10 @@ export function createRedactor(secrets: readonly string[]): (text: string) => st
     b.length - a.length
   );
   return (text) => {
-    let out = text.includes("://") ? text.replace(URL_IN_TEXT_REGEXP, redactIfSecret) : text;
+    // "//" rather than "://": every URL the expression finds has both, and on Bun 1.4 a
+    // three-character needle in a 64 KiB batch of JSON lines (a ':' every few bytes) costs
+    // 95 us against 2 us for two characters (bench/README.md).
+    let out = text.includes("//") ? text.replace(URL_IN_TEXT_REGEXP, redactIfSecret) : text;
     for (const secret of kept) if (out.includes(secret)) out = out.replaceAll(secret, "[REDACTED]");
     return out;
   };
