@@ -207,7 +207,9 @@ export function sseUsageObserver(): UsageObserver {
 
 /** How much of a non-streamed answer's end is searched for its usage. */
 const TAIL_BYTES = 4096;
-const FINISH_VALUE_REGEXP = /"finish_reason"\s*:\s*"([^"\\]*)"/g;
+const FINISH_VALUE_REGEXP = /"finish_reason"\s*:\s*"([^"\\]*)"/;
+/** Decodes whole answers only (no stream state), so one serves every request. */
+const answerDecoder = new TextDecoder();
 const STOP_VALUE_REGEXP = /"stop_reason"\s*:\s*"([^"\\]*)"/;
 
 /**
@@ -243,15 +245,15 @@ function lastObjectOf(text: string, key: string): Record<string, unknown> | unde
  * usage is parsed whole.
  */
 function readJsonAnswer(bytes: Uint8Array, into: UsageSummary): void {
-  const tail = new TextDecoder().decode(bytes.subarray(Math.max(0, bytes.length - TAIL_BYTES)));
+  const tail = answerDecoder.decode(bytes.subarray(Math.max(0, bytes.length - TAIL_BYTES)));
   const usage = lastObjectOf(tail, "usage");
   const meta = lastObjectOf(tail, "meta_info");
   if (!usage && !meta && bytes.length > TAIL_BYTES) {
-    readAnswer(tryParse(new TextDecoder().decode(bytes)), into);
+    readAnswer(tryParse(answerDecoder.decode(bytes)), into);
     return;
   }
-  let finish: string | undefined;
-  for (const match of tail.matchAll(FINISH_VALUE_REGEXP)) finish ??= match[1];
+  // The first choice's, as readAnswer takes from a parsed answer.
+  const finish = FINISH_VALUE_REGEXP.exec(tail)?.[1];
   readAnswer({ usage, meta_info: meta, choices: [{ finish_reason: finish }] }, into);
   into.finishReason ??= STOP_VALUE_REGEXP.exec(tail)?.[1];
 }
