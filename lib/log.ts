@@ -183,25 +183,37 @@ export class Logger {
     values: readonly unknown[],
   ): void {
     const time = this.#timestamp();
-    // The pieces are joined once, into a flat string. Concatenating them instead builds a
-    // rope (JavaScriptCore) or cons string (V8) of some fifty nodes per line, which the
-    // writer's batch `join` flattens later, when the nodes are no longer in cache: timed
-    // inside a loaded server, an access line cost 6-8 us built with `+` or templates and
-    // 4-5 us joined, on Bun and on Deno alike (bench/README.md).
+    // The pieces are joined once, into a flat string, and a plain string value goes in
+    // between its quotes as it is. Concatenating instead builds a rope (JavaScriptCore)
+    // or cons string (V8) of some fifty nodes per line, which the writer's batch `join`
+    // flattens later, when the nodes are no longer in cache. Timed inside a loaded server
+    // on Bun, an access line cost 6-8 us built with `+` or templates, 4-5 us joined
+    // (bench/README.md); every allocation saved here is young-generation work saved.
     const json = this.#json;
-    const parts = [
+    // Reused unless a line is being built already (a value's toJSON that logs).
+    const parts = PARTS.length === 0 ? PARTS : [];
+    parts.push(
       json
         ? `{"time":"${time}","level":"${level}","msg":${JSON.stringify(msg)}`
         : `${time} ${TEXT_LEVEL[level]} ${msg}`,
-    ];
+    );
     for (let i = 0; i < prefixes.length; i++) {
       const value = values[i];
-      if (value !== undefined) parts.push(prefixes[i], json ? jsonValue(value) : textValue(value));
+      if (value === undefined) continue;
+      if (!json) parts.push(prefixes[i], textValue(value));
+      else if (typeof value === "string" && JSON_SAFE_REGEXP.test(value)) {
+        parts.push(prefixes[i], '"', value, '"');
+      } else parts.push(prefixes[i], jsonValue(value));
     }
     parts.push(json ? "}\n" : "\n");
-    this.#write(parts.join(""));
+    const line = parts.join("");
+    parts.length = 0;
+    this.#write(line);
   }
 }
+
+/** The pieces of the line being built; a line is built synchronously, start to end. */
+const PARTS: string[] = [];
 
 /** A logger that drops everything; for tests and tools. */
 export const silentLogger: Logger = new Logger({ write: () => {}, level: "error" });

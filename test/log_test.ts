@@ -36,6 +36,32 @@ describe("Logger", () => {
     assert.deepEqual(parsed.reasons, ["gpu:1:upstream_502"]);
   });
 
+  test("a line logged while another is being formatted leaves both whole", () => {
+    const { logger, lines } = capture("json");
+    const logsWhenSerialized = {
+      toJSON() {
+        logger.info("inner", { depth: 2 });
+        return { ok: true };
+      },
+    };
+    logger.info("outer", { before: "a", value: logsWhenSerialized, after: "b" });
+    assert.equal(lines.length, 2);
+    assert.deepEqual(JSON.parse(lines[0]), {
+      time: "2026-12-01T10:00:00.123Z",
+      level: "info",
+      msg: "inner",
+      depth: 2,
+    });
+    assert.deepEqual(JSON.parse(lines[1]), {
+      time: "2026-12-01T10:00:00.123Z",
+      level: "info",
+      msg: "outer",
+      before: "a",
+      value: { ok: true },
+      after: "b",
+    });
+  });
+
   test("the text format quotes values with spaces, quotes or equals signs", () => {
     const { logger, lines } = capture("text");
     logger.warn("slow", { endpoint: "gpu-1", detail: 'a "b"=c', n: 3 });
