@@ -4,8 +4,8 @@
  *
  * Lines are handed to `write` finished (the process's buffered writer, log_writer.ts).
  * Hot lines (the access log) use {@linkcode Logger.logFixed}: a fixed list of keys and a
- * value per key, formatted by concatenation without building or walking an object. The
- * timestamp string is built once per millisecond.
+ * value per key, joined from pieces (each key's prefix built once per list) without
+ * building or walking an object. The timestamp string is built once per millisecond.
  *
  * As a last line of defence, every line passes through a redactor on its way out
  * (log_writer.ts: configured secrets replaced by `[REDACTED]`, URLs stripped of
