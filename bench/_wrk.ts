@@ -1,8 +1,8 @@
 /**
  * Load from wrk for the socket benchmarks: the chat request they post and wrk's Lua script
- * for it, olla-ts's configuration while they measure it (run.ts too, which runs wrk itself for its latencies), one run, alternating
- * rounds over several contenders (cluster.ts, floor.ts), their median, and the check that
- * the tools are installed.
+ * for it, olla-ts's configuration while they measure it (run.ts too, which runs wrk itself
+ * for its latencies), one run, alternating rounds over several contenders (cluster.ts,
+ * floor.ts), their median, and the check that the tools are installed.
  *
  * @module
  */

@@ -44,9 +44,11 @@ export interface LoggerOptions {
 /** Printable ASCII without `"` or `\`: such a string is its own JSON body, no escaping. */
 const JSON_SAFE_REGEXP = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
+/**
+ * A value's JSON text, for every value but a plain string (`#emit` puts those between
+ * quotes as they are: most values are, and the check costs half of JSON.stringify).
+ */
 function jsonValue(value: unknown): string {
-  // Most values are short plain strings; checking costs half of JSON.stringify.
-  if (typeof value === "string" && JSON_SAFE_REGEXP.test(value)) return `"${value}"`;
   if (typeof value === "number") return Number.isFinite(value) ? String(value) : "null";
   if (typeof value === "boolean") return value ? "true" : "false";
   return JSON.stringify(value instanceof Error ? value.message : value) ?? "null";
