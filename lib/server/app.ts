@@ -12,6 +12,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import type { AppEnv } from "./app_env.ts";
+import { MemoRouter } from "./memo_router.ts";
 import { splitTarget } from "./request_target.ts";
 import { type AnthropicRouteDeps, anthropicRoutes } from "./routes/anthropic.ts";
 import { type EndpointActionDeps, endpointActionRoutes } from "./routes/endpoint_actions.ts";
@@ -67,7 +68,7 @@ function corsMiddleware(settings: Config["server"]["cors"]): MiddlewareHandler<A
 
 /** Builds the application. */
 export function createApp(deps: AppDeps): Hono<AppEnv> {
-  const app = new Hono<AppEnv>();
+  const app = new Hono<AppEnv>({ router: new MemoRouter() });
   app.use(deps.requestContext);
   if (deps.cors.enabled) app.use(corsMiddleware(deps.cors));
   app.use(deps.guard);
