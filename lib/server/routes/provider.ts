@@ -9,13 +9,13 @@
  */
 import { type Context, Hono } from "hono";
 import { healthAnswer, retrievedModel, servableCards, sleepAnswer } from "./local_answers.ts";
-import { assertForwardable, methodNotAllowed, refusal, subPath } from "./route_checks.ts";
-import type { AppEnv } from "../app_env.ts";
+import { methodNotAllowed, refusal, subPath } from "./route_checks.ts";
+import type { AppEnv, RouteLabel } from "../app_env.ts";
 import type { RateGate } from "../rate_gate.ts";
 import { splitTarget } from "../request_target.ts";
 import { OllaError } from "../../errors.ts";
 import { renderModelList } from "../../profiles/model_lists.ts";
-import { findRule, type Profile, type ProfileSet } from "../../profiles/profile.ts";
+import { findRule, type Profile, type ProfileSet, type RouteRule } from "../../profiles/profile.ts";
 import type { Dispatcher, DispatchRequest } from "../../proxy/dispatch.ts";
 import { OLLA } from "../../proxy/olla_headers.ts";
 import type { EndpointView } from "../../registry/endpoint.ts";
@@ -74,11 +74,42 @@ function managementTarget(
   return endpoint;
 }
 
+/**
+ * What a provider prefix's requests share, worked out on its first request: its profile,
+ * its model-list path and one route label per rule (the same objects for every request).
+ */
+interface PrefixRoutes {
+  profile: Profile;
+  /** `/olla/<prefix>/v1/models` or the like, when the profile lists models. */
+  listPath: string | undefined;
+  labels: Map<RouteRule | undefined, RouteLabel>;
+}
+
+function prefixRoutes(prefix: string, profile: Profile): PrefixRoutes {
+  const listRule = profile.routes.find((route) =>
+    route.action === "models" && route.path.endsWith("v1/models")
+  );
+  const labels = new Map<RouteRule | undefined, RouteLabel>(
+    profile.routes.map((rule) => [rule, {
+      template: `/olla/${prefix}/${rule.path}`,
+      backendType: profile.name,
+    }]),
+  );
+  labels.set(undefined, { template: "unmatched", backendType: profile.name });
+  return {
+    profile,
+    listPath: listRule ? `/olla/${prefix}/${listRule.path}` : undefined,
+    labels,
+  };
+}
+
 /** The handler for `/olla/:prefix/*`. */
 function providerHandler(deps: ProviderRouteDeps) {
+  const byPrefix = new Map<string, PrefixRoutes>();
   return async function providerRoute(c: Context<AppEnv>): Promise<Response> {
     const prefix = c.req.param("prefix") ?? "";
-    const profile = deps.profiles.forPrefix(prefix);
+    let routes = byPrefix.get(prefix);
+    const profile = routes?.profile ?? deps.profiles.forPrefix(prefix);
     if (!profile) {
       const configured = [
         ...new Set(deps.registry.endpoints.flatMap((endpoint) => endpoint.profile.prefixes)),
@@ -93,12 +124,10 @@ function providerHandler(deps: ProviderRouteDeps) {
         fault: "client",
       });
     }
+    if (!routes) byPrefix.set(prefix, routes = prefixRoutes(prefix, profile));
+    const { listPath, labels } = routes;
     const url = splitTarget(c.req.url);
     const scope = deps.registry.endpoints.filter((endpoint) => endpoint.profile === profile);
-    const listRule = profile.routes.find((route) =>
-      route.action === "models" && route.path.endsWith("v1/models")
-    );
-    const listPath = listRule ? `/olla/${prefix}/${listRule.path}` : undefined;
     // Before the path checks: a model id may hold an encoded `/`, and is never forwarded.
     if (listPath && c.req.method === "GET" && url.path.startsWith(`${listPath}/`)) {
       c.set("route", { template: `${listPath}/{id}`, backendType: profile.name });
@@ -106,12 +135,8 @@ function providerHandler(deps: ProviderRouteDeps) {
       return retrievedModel(url.path.slice(listPath.length + 1), cards, listPath);
     }
     const path = subPath(url.path, prefix);
-    assertForwardable(path, url.search);
     const rule = findRule(profile, path);
-    c.set("route", {
-      template: rule ? `/olla/${prefix}/${rule.path}` : "unmatched",
-      backendType: profile.name,
-    });
+    c.set("route", labels.get(rule));
     if (!rule) {
       throw new OllaError(
         404,
@@ -146,7 +171,8 @@ function providerHandler(deps: ProviderRouteDeps) {
         const direct = rule.action === "management"
           ? managementTarget(c, deps, profile)
           : undefined;
-        await deps.admitToBackend(c);
+        const admitted = deps.admitToBackend(c);
+        if (admitted) await admitted;
         return await deps.dispatcher.dispatch({
           request: c.req.raw,
           record: c.get("record"),

@@ -1,8 +1,9 @@
 /**
  * The checks provider routes (`/olla/<prefix>/...`) and unified routes (`/olla/proxy/...`)
  * share before anything reaches a backend: a path that tries to leave or disguise
- * itself, a path that would not form a valid upstream URL, a wrong method, and the
- * refusals profiles declare.
+ * itself, a wrong method, and the refusals profiles declare. (Any path and query form a
+ * valid upstream URL: the URL standard's parser percent-encodes what a path or query may
+ * not hold and fails only on a scheme or host, which are the endpoint's.)
  *
  * @module
  */
@@ -36,20 +37,6 @@ export function pathAfter(pathname: string, base: string): string {
     );
   }
   return rest;
-}
-
-/**
- * Checks that the path and query form a valid upstream URL.
- *
- * @throws {OllaError} 400 when they do not.
- */
-export function assertForwardable(path: string, search: string): void {
-  if (!URL.canParse(`http://upstream/${path}${search}`)) {
-    throw new OllaError(400, "The request path or query string is not a valid URL", {
-      code: "invalid_path",
-      fault: "client",
-    });
-  }
 }
 
 /** The 405 for a path that exists with other methods, with its `Allow` header. */

@@ -13,7 +13,7 @@
 import { type Context, Hono } from "hono";
 import { retrievedModel, servableCards } from "./local_answers.ts";
 import { forwardingOf, type ProviderRouteDeps } from "./provider.ts";
-import { assertForwardable, methodNotAllowed, pathAfter, refusal } from "./route_checks.ts";
+import { methodNotAllowed, pathAfter, refusal } from "./route_checks.ts";
 import type { AppEnv } from "../app_env.ts";
 import { splitTarget } from "../request_target.ts";
 import { OllaError } from "../../errors.ts";
@@ -100,10 +100,10 @@ function unifiedHandler(deps: ProviderRouteDeps) {
       });
     }
     c.set("route", { template: `${base}/${path}` });
-    assertForwardable(path, url.search);
     const scope = deps.registry.endpoints.filter((endpoint) => serving.has(endpoint.profile));
     const relative = `/${path}${url.search}`;
-    await deps.admitToBackend(c);
+    const admitted = deps.admitToBackend(c);
+    if (admitted) await admitted;
     return await deps.dispatcher.dispatch({
       request: c.req.raw,
       record: c.get("record"),
