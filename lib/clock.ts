@@ -16,9 +16,15 @@ export interface Clock {
   clearTimeout(id: TimerId): void;
 }
 
+/**
+ * The process's start as the epoch sees it, read once: the getter costs about a third of
+ * each `now()` on Bun 1.4, and a proxied request asks for the time some 17 times.
+ */
+const TIME_ORIGIN = performance.timeOrigin;
+
 /** The real clock. */
 export const systemClock: Clock = {
-  now: () => performance.timeOrigin + performance.now(),
+  now: () => TIME_ORIGIN + performance.now(),
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (id) => clearTimeout(id as number),
 };

@@ -19,6 +19,19 @@ describe("Deadlines", () => {
     assert.equal(deadlines.size, 0);
   });
 
+  test("counts from the time the caller passes as now, when it passes one", async () => {
+    const clock = new FakeClock();
+    const deadlines = new Deadlines(clock);
+    const fired: number[] = [];
+    const start = clock.now();
+    await clock.advance(40);
+    deadlines.after(100, () => fired.push(clock.now() - start), start);
+    await clock.advance(59);
+    assert.deepEqual(fired, []);
+    await clock.advance(1);
+    assert.deepEqual(fired, [100]);
+  });
+
   test("a cancelled deadline never fires, and no timer is left once all are cancelled", async () => {
     const clock = new FakeClock();
     const deadlines = new Deadlines(clock);

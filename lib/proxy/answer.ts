@@ -117,7 +117,8 @@ async function answerWhole(
   const { endpoint, request, controller, deadline } = attempt;
   const { record } = request;
   const readTimeout = deps.readTimeoutMs || Infinity;
-  const untilDeadline = (deadline ?? Infinity) - clock.now();
+  const now = clock.now();
+  const untilDeadline = (deadline ?? Infinity) - now;
   const wait = Math.min(readTimeout, untilDeadline);
   // Built only when the timer fires: an Error captures a stack, which is costly per request.
   const stopFor = () =>
@@ -128,7 +129,7 @@ async function answerWhole(
         `Endpoint "${endpoint.name}" stopped sending its answer for longer than proxy.read_timeout`,
       );
   const timer = Number.isFinite(wait)
-    ? deps.deadlines.after(wait, () => controller.abort(stopFor()))
+    ? deps.deadlines.after(wait, () => controller.abort(stopFor()), now)
     : undefined;
   let bytes: Bytes;
   try {

@@ -180,6 +180,7 @@ export async function sendAttempt(
             `Endpoint "${endpoint.name}" sent no response headers within ${timeouts.responseHeaderMs}ms`,
           ),
       ),
+    started,
   );
   const watchdog = deps.deadlines.after(timeouts.connectionMs, async () => {
     // fetch cannot tell connecting from waiting for a slow prefill, so a quiet upstream
@@ -199,7 +200,7 @@ export async function sendAttempt(
         ),
       );
     }
-  });
+  }, started);
 
   record.endpoint = endpoint.name;
   record.backendType = endpoint.type;
