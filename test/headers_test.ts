@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { setClientResponseHeaders, upstreamRequestHeaders } from "../lib/proxy/headers.ts";
+import {
+  headerEntries,
+  setClientResponseHeaders,
+  upstreamRequestHeaders,
+} from "../lib/proxy/headers.ts";
 import { applyOllaHeaders } from "../lib/proxy/olla_headers.ts";
 import { RequestRecord } from "../lib/proxy/request_record.ts";
 
@@ -32,6 +36,25 @@ describe("header shaping", () => {
     assert.equal(out["x-forwarded-host"], "olla.example");
     assert.equal(out["accept-encoding"], "identity");
     assert.equal(out["content-type"], "application/json");
+  });
+
+  test("headerEntries() yields the pairs iteration yields: lower-cased, combined, set-cookie apart", () => {
+    const headers = new Headers([
+      ["X-B", "2"],
+      ["a", "1"],
+      ["x-b", "3"],
+      ["Set-Cookie", "s=1"],
+      ["set-cookie", "t=2"],
+    ]);
+    // In the runtime's order (Bun puts set-cookie last; the standard sorts it in).
+    assert.deepEqual(headerEntries(headers), [...headers]);
+    assert.deepEqual([...headerEntries(headers)].sort(), [
+      ["a", "1"],
+      ["set-cookie", "s=1"],
+      ["set-cookie", "t=2"],
+      ["x-b", "2, 3"],
+    ]);
+    assert.equal(headerEntries(headers), headerEntries(headers), "read once");
   });
 
   test("setClientResponseHeaders() strips cookies and X-Olla-*, marks streams unbuffered", () => {
