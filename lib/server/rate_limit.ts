@@ -103,6 +103,9 @@ export function rateLimitHeaders(
   };
 }
 
+/** The decision when no limit applies: one object for every such request. */
+const UNLIMITED: RateDecision = Object.freeze({ allowed: true, headers: Object.freeze({}) });
+
 /** All the buckets of this instance. */
 export class RateLimiter implements RateLimits {
   readonly #settings: RateLimitSettings;
@@ -152,10 +155,9 @@ export class RateLimiter implements RateLimits {
         this.#bucket(this.#health, ip, s.health_requests_per_minute),
       ]]);
     }
-    return this.#check([
-      ["global", this.#global],
-      ["ip", this.#bucket(this.#perIp, ip, s.per_ip_requests_per_minute)],
-    ]);
+    const perIp = this.#bucket(this.#perIp, ip, s.per_ip_requests_per_minute);
+    if (!this.#global && !perIp) return UNLIMITED;
+    return this.#check([["global", this.#global], ["ip", perIp]]);
   }
 
   checkKey(name: string): RateDecision {
@@ -182,11 +184,11 @@ export class RateLimiter implements RateLimits {
   }
 
   #check(buckets: [string, TokenBucket | undefined][]): RateDecision {
-    const now = this.#clock.now();
     const applied = buckets.filter((entry): entry is [string, TokenBucket] =>
       entry[1] !== undefined
     );
-    if (applied.length === 0) return { allowed: true, headers: {} };
+    if (applied.length === 0) return UNLIMITED;
+    const now = this.#clock.now();
     // Check every bucket before taking from any, so a refusal costs no tokens. Of several
     // empty buckets the one that refills last is the one holding the client back: its
     // numbers are the ones the client can act on.

@@ -145,17 +145,16 @@ function providerHandler(deps: ProviderRouteDeps) {
       );
     }
     if (!rule.methods.includes(c.req.method)) throw methodNotAllowed(rule.methods, c.req.method);
-    const now = deps.registry.now();
     switch (rule.action) {
       case "health":
-        return healthAnswer(scope, profile.displayName, now);
+        return healthAnswer(scope, profile.displayName, deps.registry.now());
       case "sleep_status":
-        return sleepAnswer(scope, now);
+        return sleepAnswer(scope, deps.registry.now());
       case "models":
         return Response.json(
           renderModelList(
             rule.format ?? profile.models.format,
-            servableCards(scope, deps.wakeOnDemand, now),
+            servableCards(scope, deps.wakeOnDemand, deps.registry.now()),
           ),
         );
       case "refuse":
