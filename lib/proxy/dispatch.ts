@@ -171,18 +171,22 @@ export class Dispatcher {
       });
     }
 
-    const affinity = affinityKey({
-      scope: target.scopeKey,
-      model: fields.model,
-      sessionId: fields.sessionId,
-      sessionHeader: request.headers.get(OLLA.sessionId),
-      conversation: body && fields.conversationRange
-        ? body.subarray(...fields.conversationRange)
-        : undefined,
-      authorization: request.headers.get("authorization"),
-      clientIp: target.forwarding.clientIp,
-      sticky: settings.sticky,
-    });
+    // No key without a session id unless sticky sessions are on (affinityKey's rule):
+    // then the headers and bytes it would read are not read at all.
+    const affinity = fields.sessionId === undefined && !settings.sticky.enabled
+      ? undefined
+      : affinityKey({
+        scope: target.scopeKey,
+        model: fields.model,
+        sessionId: fields.sessionId,
+        sessionHeader: request.headers.get(OLLA.sessionId),
+        conversation: body && fields.conversationRange
+          ? body.subarray(...fields.conversationRange)
+          : undefined,
+        authorization: request.headers.get("authorization"),
+        clientIp: target.forwarding.clientIp,
+        sticky: settings.sticky,
+      });
     let preferred: EndpointView | undefined;
     if (affinity) {
       const pinned = await sticky.get(affinity.key);

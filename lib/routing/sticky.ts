@@ -42,11 +42,11 @@ export interface AffinityInput {
  * sticky sessions on, the first configured key source that applies.
  */
 export function affinityKey(input: AffinityInput): AffinityKey | undefined {
+  if (input.sessionId === undefined && !input.sticky.enabled) return undefined;
   const base = `${input.scope}|${input.model ?? ""}|`;
   if (input.sessionId !== undefined) {
     return { key: `${base}session_id:${input.sessionId}`, source: "session_id" };
   }
-  if (!input.sticky.enabled) return undefined;
   for (const source of input.sticky.key_sources) {
     if (source === "session_header" && input.sessionHeader) {
       return { key: `${base}h:${hash53(input.sessionHeader)}`, source };
