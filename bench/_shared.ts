@@ -38,3 +38,38 @@ export const MODEL_LIST = JSON.stringify({
   object: "list",
   data: [{ id: "bench-model", object: "model", owned_by: "lmdeploy" }],
 });
+
+/**
+ * Hands `count` POSTs of `body` to `path` to `serve` (a service's fetch, no sockets),
+ * `concurrency` at a time, reading each answer whole; returns the milliseconds it took.
+ *
+ * @throws {Error} on an answer other than 200.
+ */
+export async function postInProcess(
+  serve: (request: Request) => Response | Promise<Response>,
+  count: number,
+  path: string,
+  body: string,
+  concurrency = 32,
+): Promise<number> {
+  let left = count;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (left-- > 0) {
+      const request = new Request(`http://127.0.0.1:18501${path}`, {
+        method: "POST",
+        headers: {
+          host: "127.0.0.1:18501",
+          "content-type": "application/json",
+          "content-length": String(body.length),
+          "user-agent": "bench",
+        },
+        body,
+      });
+      const response = await serve(request);
+      if (response.status !== 200) throw new Error(`status ${response.status}`);
+      await response.arrayBuffer();
+    }
+  }));
+  return performance.now() - started;
+}

@@ -23,7 +23,7 @@
  * `bun bench/overhead.ts ...`;
  * prints one JSON line.
  */
-import { args, CHAT_ANSWER, MODEL_LIST } from "./_shared.ts";
+import { args, CHAT_ANSWER, MODEL_LIST, postInProcess } from "./_shared.ts";
 import { systemClock } from "../lib/clock.ts";
 import { parseConfig } from "../lib/config/load.ts";
 import { Logger } from "../lib/log.ts";
@@ -143,30 +143,8 @@ while (!service.registry.endpoints.every((endpoint) => endpoint.models !== undef
 }
 
 const info = { remoteAddr: "127.0.0.1" };
-async function one(): Promise<void> {
-  const request = new Request(`http://127.0.0.1:18501${PATH}`, {
-    method: "POST",
-    headers: {
-      host: "127.0.0.1:18501",
-      "content-type": "application/json",
-      "content-length": String(BODY.length),
-      "user-agent": "bench",
-    },
-    body: BODY,
-  });
-  const response = await service.fetch(request, info);
-  if (response.status !== 200) throw new Error(`status ${response.status}`);
-  await response.arrayBuffer();
-}
-
-async function run(count: number): Promise<number> {
-  let left = count;
-  const started = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (left-- > 0) await one();
-  }));
-  return performance.now() - started;
-}
+const run = (count: number) =>
+  postInProcess((request) => service.fetch(request, info), count, PATH, BODY, CONCURRENCY);
 
 await run(Math.min(20_000, REQUESTS)); // warm-up: JIT and caches
 const ms = await run(REQUESTS);

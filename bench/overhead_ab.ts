@@ -19,13 +19,14 @@
  */
 import { spawnSync } from "node:child_process";
 import process from "node:process";
-import { args } from "./_shared.ts";
+import { args, postInProcess } from "./_shared.ts";
 
 const [treeA, treeB] = args.filter((arg) => !/^(\d+|--both)$/.test(arg));
 if (!treeA || !treeB) throw new Error("Usage: bun bench/overhead_ab.ts <A> <B> [rounds] [--both]");
 const ROUNDS = Number(args.find((arg) => /^\d+$/.test(arg)) ?? 30);
 const BATCH = 5_000;
 const BODY = '{"model":"bench-model","messages":[{"role":"user","content":"Hello"}]}';
+const PATH = "/olla/lmdeploy/v1/chat/completions";
 
 /** The service of the checkout at `root`, ready to serve. */
 async function serviceOf(root: string): Promise<any> {
@@ -95,26 +96,8 @@ discovery:
 const info = { remoteAddr: "127.0.0.1" };
 /** Microseconds of wall time per request over `count` requests, 32 at a time. */
 async function usPerRequest(service: any, count: number): Promise<number> {
-  let left = count;
-  const started = performance.now();
-  await Promise.all(Array.from({ length: 32 }, async () => {
-    while (left-- > 0) {
-      const request = new Request("http://127.0.0.1:18501/olla/lmdeploy/v1/chat/completions", {
-        method: "POST",
-        headers: {
-          host: "127.0.0.1:18501",
-          "content-type": "application/json",
-          "content-length": String(BODY.length),
-          "user-agent": "bench",
-        },
-        body: BODY,
-      });
-      const response = await service.fetch(request, info);
-      if (response.status !== 200) throw new Error(`status ${response.status}`);
-      await response.arrayBuffer();
-    }
-  }));
-  return (performance.now() - started) * 1000 / count;
+  const ms = await postInProcess((request) => service.fetch(request, info), count, PATH, BODY);
+  return ms * 1000 / count;
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
