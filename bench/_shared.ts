@@ -73,3 +73,19 @@ export async function postInProcess(
   }));
   return performance.now() - started;
 }
+
+/** The runtime a service built in process (overhead.ts, overhead_ab.ts) reports. */
+export const IN_PROCESS_RUNTIME = {
+  name: "bench",
+  version: "0",
+  memory: () => ({ rss: 0, heapUsed: 0, heapTotal: 0, external: 0 }),
+};
+
+/** Resolves once every endpoint in `registry` has its model list (the service can route). */
+export async function untilModelsKnown(
+  registry: { endpoints: readonly { models?: unknown }[] },
+): Promise<void> {
+  while (!registry.endpoints.every((endpoint) => endpoint.models !== undefined)) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

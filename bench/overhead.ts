@@ -23,7 +23,14 @@
  * `bun bench/overhead.ts ...`;
  * prints one JSON line.
  */
-import { args, CHAT_ANSWER, MODEL_LIST, postInProcess } from "./_shared.ts";
+import {
+  args,
+  CHAT_ANSWER,
+  IN_PROCESS_RUNTIME,
+  MODEL_LIST,
+  postInProcess,
+  untilModelsKnown,
+} from "./_shared.ts";
 import { systemClock } from "../lib/clock.ts";
 import { parseConfig } from "../lib/config/load.ts";
 import { Logger } from "../lib/log.ts";
@@ -131,16 +138,10 @@ const service = createService({
   clock: systemClock,
   fetch: upstreamFetch as typeof fetch,
   canConnect: () => Promise.resolve(true),
-  runtime: {
-    name: "bench",
-    version: "0",
-    memory: () => ({ rss: 0, heapUsed: 0, heapTotal: 0, external: 0 }),
-  },
+  runtime: IN_PROCESS_RUNTIME,
 });
 service.start();
-while (!service.registry.endpoints.every((endpoint) => endpoint.models !== undefined)) {
-  await new Promise((resolve) => setTimeout(resolve, 5));
-}
+await untilModelsKnown(service.registry);
 
 const info = { remoteAddr: "127.0.0.1" };
 const run = (count: number) =>

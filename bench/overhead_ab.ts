@@ -19,7 +19,7 @@
  */
 import { spawnSync } from "node:child_process";
 import process from "node:process";
-import { args, postInProcess } from "./_shared.ts";
+import { args, IN_PROCESS_RUNTIME, postInProcess, untilModelsKnown } from "./_shared.ts";
 
 const [treeA, treeB] = args.filter((arg) => !/^(\d+|--both)$/.test(arg));
 if (!treeA || !treeB) throw new Error("Usage: bun bench/overhead_ab.ts <A> <B> [rounds] [--both]");
@@ -80,16 +80,10 @@ discovery:
     clock: systemClock,
     fetch: upstreamFetch,
     canConnect: () => Promise.resolve(true),
-    runtime: {
-      name: "bench",
-      version: "0",
-      memory: () => ({ rss: 0, heapUsed: 0, heapTotal: 0, external: 0 }),
-    },
+    runtime: IN_PROCESS_RUNTIME,
   });
   service.start();
-  while (!service.registry.endpoints.every((endpoint: any) => endpoint.models !== undefined)) {
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  await untilModelsKnown(service.registry);
   return service;
 }
 
