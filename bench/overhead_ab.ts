@@ -20,12 +20,12 @@
 import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { args, IN_PROCESS_RUNTIME, postInProcess, untilModelsKnown } from "./_shared.ts";
+import { CHAT_BODY, median } from "./_wrk.ts";
 
 const [treeA, treeB] = args.filter((arg) => !/^(\d+|--both)$/.test(arg));
 if (!treeA || !treeB) throw new Error("Usage: bun bench/overhead_ab.ts <A> <B> [rounds] [--both]");
 const ROUNDS = Number(args.find((arg) => /^\d+$/.test(arg)) ?? 30);
 const BATCH = 5_000;
-const BODY = '{"model":"bench-model","messages":[{"role":"user","content":"Hello"}]}';
 const PATH = "/olla/lmdeploy/v1/chat/completions";
 
 /** The service of the checkout at `root`, ready to serve. */
@@ -90,11 +90,9 @@ discovery:
 const info = { remoteAddr: "127.0.0.1" };
 /** Microseconds of wall time per request over `count` requests, 32 at a time. */
 async function usPerRequest(service: any, count: number): Promise<number> {
-  const ms = await postInProcess((request) => service.fetch(request, info), count, PATH, BODY);
+  const ms = await postInProcess((request) => service.fetch(request, info), count, PATH, CHAT_BODY);
   return ms * 1000 / count;
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
 
 /** B minus A, us per request: the median of the rounds' differences. */
 async function difference(a: any, b: any): Promise<number> {

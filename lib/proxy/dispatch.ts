@@ -27,7 +27,7 @@ import { isWakeable } from "../registry/endpoint_state.ts";
 import type { Registry } from "../registry/registry.ts";
 import { selectCandidates, type Selection } from "../routing/candidates.ts";
 import { revivalCandidate } from "../routing/revival.ts";
-import { affinityKey, type PinStore } from "../routing/sticky.ts";
+import { affinityKey, type PinStore, seeksAffinity } from "../routing/sticky.ts";
 import { explainUnavailable } from "../routing/unavailable.ts";
 
 /** The settings the dispatcher acts on. */
@@ -171,11 +171,9 @@ export class Dispatcher {
       });
     }
 
-    // No key without a session id unless sticky sessions are on (affinityKey's rule):
-    // then the headers and bytes it would read are not read at all.
-    const affinity = fields.sessionId === undefined && !settings.sticky.enabled
-      ? undefined
-      : affinityKey({
+    // Without a possible key, the headers and bytes affinityKey would read are not read.
+    const affinity = seeksAffinity(fields.sessionId, settings.sticky)
+      ? affinityKey({
         scope: target.scopeKey,
         model: fields.model,
         sessionId: fields.sessionId,
@@ -186,7 +184,8 @@ export class Dispatcher {
         authorization: request.headers.get("authorization"),
         clientIp: target.forwarding.clientIp,
         sticky: settings.sticky,
-      });
+      })
+      : undefined;
     let preferred: EndpointView | undefined;
     if (affinity) {
       const pinned = await sticky.get(affinity.key);

@@ -38,11 +38,22 @@ export interface AffinityInput {
 }
 
 /**
+ * Whether a request can have an affinity key at all: it carries a `session_id`, or sticky
+ * sessions are on. When not, a caller need not gather {@linkcode AffinityInput}.
+ */
+export function seeksAffinity(
+  sessionId: string | undefined,
+  sticky: Pick<AffinityInput["sticky"], "enabled">,
+): boolean {
+  return sessionId !== undefined || sticky.enabled;
+}
+
+/**
  * The affinity key for a request: its LMDeploy `session_id` whenever present, else, with
  * sticky sessions on, the first configured key source that applies.
  */
 export function affinityKey(input: AffinityInput): AffinityKey | undefined {
-  if (input.sessionId === undefined && !input.sticky.enabled) return undefined;
+  if (!seeksAffinity(input.sessionId, input.sticky)) return undefined;
   const base = `${input.scope}|${input.model ?? ""}|`;
   if (input.sessionId !== undefined) {
     return { key: `${base}session_id:${input.sessionId}`, source: "session_id" };
