@@ -27,6 +27,29 @@ export class Children {
     return child;
   }
 
+  /**
+   * Ends `child`: SIGTERM first (a SIGKILLed nginx master leaves its workers running),
+   * SIGKILL if it is still there after 2 s.
+   */
+  async stop(child: Deno.ChildProcess): Promise<void> {
+    const signal = (name: Deno.Signal) => {
+      try {
+        child.kill(name);
+      } catch {
+        // Already gone.
+      }
+    };
+    signal("SIGTERM");
+    const timer = setTimeout(() => signal("SIGKILL"), 2_000);
+    await child.status;
+    clearTimeout(timer);
+  }
+
+  /** Ends every process started, one after the other, as {@linkcode Children.stop} does. */
+  async stopAll(): Promise<void> {
+    for (const child of this.#all) await this.stop(child).catch(() => {});
+  }
+
   /** Kills every process still running. */
   killAll(): void {
     for (const child of this.#all) {

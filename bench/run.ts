@@ -18,7 +18,7 @@
  * @module
  */
 import pkg from "../package.json" with { type: "json" };
-import { cpuUs, freePort, NO_RELAUNCH, waitFor } from "./_process.ts";
+import { Children, cpuUs, freePort, waitFor } from "./_process.ts";
 import { quoteInReadme } from "./_report.ts";
 import { CHAT_BODY, chatPostScript, median, ollaBenchConfig } from "./_wrk.ts";
 
@@ -46,36 +46,9 @@ const tmp = await Deno.makeTempDir({ prefix: "olla-bench-" });
 
 // --- processes -----------------------------------------------------------------------
 
-const children: Deno.ChildProcess[] = [];
-
-function start(command: string, args: string[], options: { cwd?: string } = {}): Deno.ChildProcess {
-  const child = new Deno.Command(command, {
-    args,
-    cwd: options.cwd ?? ROOT,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  children.push(child);
-  return child;
-}
-
-/**
- * Ends a contender: SIGTERM first (a SIGKILLed nginx master leaves its workers running),
- * SIGKILL if it is still there after 2 s.
- */
-async function stop(child: Deno.ChildProcess): Promise<void> {
-  const signal = (name: Deno.Signal) => {
-    try {
-      child.kill(name);
-    } catch {
-      // already gone
-    }
-  };
-  signal("SIGTERM");
-  const timer = setTimeout(() => signal("SIGKILL"), 2_000);
-  await child.status;
-  clearTimeout(timer);
-}
+const children = new Children(ROOT);
+const start = children.start.bind(children);
+const stop = children.stop.bind(children);
 
 async function output(command: string, args: string[]): Promise<{ ok: boolean; text: string }> {
   try {
@@ -356,15 +329,7 @@ function startOlla(
   port: number,
   config: string,
 ): Deno.ChildProcess {
-  const child = new Deno.Command(command, {
-    args: [...args, "-c", config],
-    cwd: ROOT,
-    env: { OLLA_SERVER_PORT: String(port), ...NO_RELAUNCH },
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  children.push(child);
-  return child;
+  return start(command, [...args, "-c", config], { OLLA_SERVER_PORT: String(port) });
 }
 
 if (tools.nginx) {
@@ -873,5 +838,5 @@ if (smoke) {
     Deno.exit(1);
   }
 }
-for (const child of children) await stop(child).catch(() => {});
+await children.stopAll();
 await Deno.remove(tmp, { recursive: true }).catch(() => {});
