@@ -163,12 +163,16 @@ async function readChunked(
     throw error;
   }
   // Stream chunks are never backed by a SharedArrayBuffer.
-  if (chunks.length === 1) return chunks[0] as Bytes;
-  const body = new Uint8Array(total);
+  return chunks.length === 1 ? chunks[0] as Bytes : concatBytes(chunks, total);
+}
+
+/** `chunks` in one new buffer of `size` bytes (their total). */
+export function concatBytes(chunks: readonly Uint8Array[], size: number): Bytes {
+  const out = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) {
-    body.set(chunk, offset);
+    out.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  return body;
+  return out;
 }

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { concatBytes } from "./body_read.ts";
 
 /** What an answer said about its cost. */
 export interface UsageSummary {
@@ -277,21 +278,11 @@ export function jsonUsageObserver(): UsageObserver {
         firstTokenAt,
       };
       if (size <= MAX_JSON_BYTES && chunks.length > 0) {
-        readJsonAnswer(chunks.length === 1 ? chunks[0] : concat(chunks, size), summary);
+        readJsonAnswer(chunks.length === 1 ? chunks[0] : concatBytes(chunks, size), summary);
       }
       return summary;
     },
   };
-}
-
-function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }
 
 /** The observer for an answer of this content type, or none for other bodies. */
