@@ -387,7 +387,9 @@ describe("count_tokens, models and errors", () => {
       }),
       (error: unknown) => {
         assert.ok(error instanceof Anthropic.NotFoundError, String(error));
-        assert.equal((error.error as { error: { type: string } }).error.type, "not_found_error");
+        const body = error.error as { error: { type: string; message: string } };
+        assert.equal(body.error.type, "not_found_error");
+        assert.match(body.error.message, /GET \/olla\/anthropic\/v1\/models lists the models/);
         return true;
       },
     );

@@ -52,6 +52,8 @@ export interface AnthropicRouteDeps extends ProviderRouteDeps {
 }
 
 const PREFIX = "/olla/anthropic";
+/** Anthropic's model list, also named in the 404 for a model no endpoint serves. */
+const MODELS_ROUTE = `${PREFIX}/v1/models`;
 const MAX_ERROR_BYTES = 64 * 1024;
 const decoder = new TextDecoder();
 
@@ -111,6 +113,7 @@ function messages(deps: AnthropicRouteDeps, maxBytes: number) {
       scopeKey: "anthropic",
       scopeLabel: "Messages-capable",
       upstreamPath: "/v1/messages",
+      modelListPath: MODELS_ROUTE,
       forwarding: forwardingOf(c, url.proto),
       maxBodyBytes: maxBytes,
       adapt: (body: Bytes, fields: BodyFields) => {
@@ -154,6 +157,7 @@ function countTokens(deps: AnthropicRouteDeps, maxBytes: number) {
         scopeKey: "anthropic",
         scopeLabel: "token-counting",
         upstreamPath: "/v1/messages/count_tokens",
+        modelListPath: MODELS_ROUTE,
         forwarding: forwardingOf(c, url.proto),
         maxBodyBytes: maxBytes,
         adapt: (body: Bytes, fields: BodyFields) => {
@@ -213,8 +217,8 @@ export function anthropicRoutes(deps: AnthropicRouteDeps): Hono<AppEnv> {
   });
   app.post(`${PREFIX}/v1/messages`, messages(deps, maxBytes));
   app.post(`${PREFIX}/v1/messages/count_tokens`, countTokens(deps, maxBytes));
-  app.get(`${PREFIX}/v1/models`, (c) => {
-    c.set("route", { template: `${PREFIX}/v1/models` });
+  app.get(MODELS_ROUTE, (c) => {
+    c.set("route", { template: MODELS_ROUTE });
     const createdAt = new Date(deps.startedAt).toISOString();
     const cards = servableCards(deps.registry.endpoints, deps.wakeOnDemand, deps.registry.now());
     const data = cards.map((card) => ({
