@@ -40,7 +40,7 @@ function wrapped(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
 /** One read into a reused buffer per client pull, the chunk copied out at its size. */
 function byobStage(body: ReadableStream<Uint8Array>, type?: "bytes"): ReadableStream<Uint8Array> {
   const reader = body.getReader({ mode: "byob" });
-  let buffer = new ArrayBuffer(16 * 1024);
+  let buffer = new ArrayBuffer(4 * 1024);
   return new ReadableStream({
     type,
     async pull(controller: ReadableStreamDefaultController<Uint8Array>) {

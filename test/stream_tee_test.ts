@@ -3,7 +3,12 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { FakeClock, settle } from "./fakes/clock.ts";
 import { Deadlines } from "../lib/deadlines.ts";
-import { type StreamOutcome, teeBody } from "../lib/proxy/stream_stage.ts";
+import {
+  FIRST_READ_BYTES,
+  LARGEST_READ_BYTES,
+  type StreamOutcome,
+  teeBody,
+} from "../lib/proxy/stream_stage.ts";
 import { sseUsageObserver } from "../lib/proxy/usage.ts";
 
 const encode = (text: string) => new TextEncoder().encode(text);
@@ -89,6 +94,51 @@ describe("teeBody()", () => {
     for (const chunk of received) assert.equal(chunk.buffer.byteLength, chunk.byteLength);
     await settle();
     assert.deepEqual(ends, [["complete", expected.byteLength]]);
+  });
+
+  test("reads a byte stream into a small buffer, grown fourfold while reads fill it", async () => {
+    // Each pull answers the read in place with as many bytes as the view holds, up to what
+    // is pending: two small frames, then a body arriving faster than it is read.
+    const pending = [300, 250, 200_000, 200_000, 100];
+    const views: number[] = [];
+    const byteSource = new ReadableStream({
+      type: "bytes",
+      pull(controller) {
+        const request = controller.byobRequest!;
+        const view = request.view!;
+        views.push(view.byteLength);
+        if (pending.length === 0) {
+          controller.close();
+          return request.respond(0);
+        }
+        const size = Math.min(pending[0], view.byteLength);
+        pending[0] -= size;
+        if (pending[0] === 0) pending.shift();
+        new Uint8Array(view.buffer, view.byteOffset, size).fill(1);
+        request.respond(size);
+      },
+    });
+    const { reader, ends } = tee(byteSource, { sse: false });
+    let total = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+    }
+    assert.equal(total, 300 + 250 + 400_000 + 100);
+    // SSE-sized chunks keep the first buffer; the first full read grows it, and so on.
+    assert.deepEqual(views.slice(0, 5), [
+      FIRST_READ_BYTES,
+      FIRST_READ_BYTES,
+      FIRST_READ_BYTES,
+      FIRST_READ_BYTES * 4,
+      FIRST_READ_BYTES * 16,
+    ]);
+    assert.equal(Math.max(...views), LARGEST_READ_BYTES);
+    // 400 KB arrive in about 400/64 reads once grown, not 400/4.
+    assert.ok(views.length < 15, `${views.length} reads`);
+    await settle();
+    assert.deepEqual(ends, [["complete", total]]);
   });
 
   test("hands each chunk to the client before the next exists, unchanged", async () => {
