@@ -114,8 +114,7 @@ async function answerWhole(
   translation: AnswerTranslation | undefined,
 ): Promise<AttemptResult> {
   const { clock, registry } = deps;
-  const { endpoint, request, controller, deadline } = attempt;
-  const { record } = request;
+  const { endpoint, record, clientSignal, controller, deadline } = attempt;
   const readTimeout = deps.readTimeoutMs || Infinity;
   const now = clock.now();
   const untilDeadline = (deadline ?? Infinity) - now;
@@ -136,7 +135,7 @@ async function answerWhole(
     bytes = new Uint8Array(await response.arrayBuffer());
   } catch (error) {
     releaseAttempt(attempt);
-    if (request.signal.aborted) {
+    if (clientSignal.aborted) {
       registry.reportAbandoned(endpoint.name);
       throw clientClosed(error);
     }
@@ -215,7 +214,7 @@ function answerStreamed(
   attempt: Attempt,
   translation: AnswerTranslation | undefined,
 ): Response {
-  const { record } = attempt.request;
+  const { record } = attempt;
   const contentType = response.headers.get("content-type");
   // A translation reads every event anyway and reports the usage itself.
   const translate = translation?.stream();
@@ -257,7 +256,7 @@ function settle(
   error?: unknown,
 ): void {
   releaseAttempt(attempt);
-  const { record } = attempt.request;
+  const { record } = attempt;
   record.outcome = outcome;
   record.bytesOut = bytes;
   if (outcome === "complete") {

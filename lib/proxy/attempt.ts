@@ -87,10 +87,17 @@ export interface AttemptDeps {
   streamUploadBytes: number;
 }
 
-/** One attempt in flight, as the answer stage needs it. */
+/**
+ * One attempt in flight, as the answer stage needs it. It lives as long as the answer
+ * (a stream: minutes), so it holds what that stage reads and not the request: the body,
+ * needed only until an answer is committed, is then left to be collected (measured on
+ * Deno, 100 KB prompts: each live stream kept its prompt otherwise).
+ */
 export interface Attempt {
   endpoint: EndpointView;
-  request: ForwardRequest;
+  record: RequestRecord;
+  /** The client's request signal (aborts when the client disconnects). */
+  clientSignal: AbortSignal;
   controller: AbortController;
   /** Absolute time (clock ms) the whole request must end by. */
   deadline: number | undefined;
@@ -112,7 +119,7 @@ export type AttemptResult =
 
 /** Frees the attempt's admission slot and stops listening for the client's abort. */
 export function releaseAttempt(attempt: Attempt): void {
-  attempt.request.signal.removeEventListener("abort", attempt.onClientAbort);
+  attempt.clientSignal.removeEventListener("abort", attempt.onClientAbort);
   attempt.finish();
 }
 
@@ -151,11 +158,15 @@ export async function sendAttempt(
   };
 
   const controller = new AbortController();
-  const onClientAbort = () => controller.abort(request.signal.reason);
-  request.signal.addEventListener("abort", onClientAbort, { once: true });
+  // No closure here may name `request`: every closure of this function shares one
+  // context, and any of them naming it would keep the body alive with the attempt.
+  const clientSignal = request.signal;
+  const onClientAbort = () => controller.abort(clientSignal.reason);
+  clientSignal.addEventListener("abort", onClientAbort, { once: true });
   const attempt: Attempt = {
     endpoint,
-    request,
+    record,
+    clientSignal,
     controller,
     deadline,
     finish,
