@@ -86,9 +86,9 @@ function collectGarbage(): void {
 }
 
 describe("Dispatcher, memory", () => {
-  // On Bun 1.4 the buffer outlives a forced collection even with nothing holding it: the
-  // heap snapshot (Bun.generateHeapSnapshot) shows no path to it but through the WeakRef.
-  // The check is made where the collector can be trusted to take what is unreachable.
+  // On Bun 1.4 the buffer outlives forced collections even after the answer has ended, with
+  // nothing holding it: the heap snapshot (Bun.generateHeapSnapshot) shows no path to it but
+  // through the WeakRef. The check is made where the collector takes what is unreachable.
   const onBun = "Bun" in globalThis;
   test("a stream being answered does not keep the request body alive", {
     skip: onBun && "Bun's collector keeps this unreachable buffer (see above)",
