@@ -162,12 +162,16 @@ async function readChunked(
     reader.cancel().catch(() => {});
     throw error;
   }
-  // Stream chunks are never backed by a SharedArrayBuffer.
-  return chunks.length === 1 ? chunks[0] as Bytes : concatBytes(chunks, total);
+  return concatBytes(chunks, total);
 }
 
-/** `chunks` in one new buffer of `size` bytes (their total). */
+/**
+ * Stream `chunks` as one run of `size` bytes (their total): the only chunk itself, else one
+ * new buffer holding them all.
+ */
 export function concatBytes(chunks: readonly Uint8Array[], size: number): Bytes {
+  // Stream chunks are never backed by a SharedArrayBuffer.
+  if (chunks.length === 1) return chunks[0] as Bytes;
   const out = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) {

@@ -278,7 +278,7 @@ export function jsonUsageObserver(): UsageObserver {
         firstTokenAt,
       };
       if (size <= MAX_JSON_BYTES && chunks.length > 0) {
-        readJsonAnswer(chunks.length === 1 ? chunks[0] : concatBytes(chunks, size), summary);
+        readJsonAnswer(concatBytes(chunks, size), summary);
       }
       return summary;
     },
