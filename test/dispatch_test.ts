@@ -1,8 +1,7 @@
 /** The dispatcher through the app, without sockets: body, model routing, aliases, refusals. */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
+import { collectGarbage } from "./_gc.ts";
 import { FAKE_MODEL, inProcessOlla } from "./_harness.ts";
 import { jsonResponse } from "./fakes/fetch.ts";
 
@@ -78,12 +77,6 @@ describe("Dispatcher", () => {
     assert.equal(olla.upstream.calls.length, 0);
   });
 });
-
-/** A full collection of V8's heap (its `gc`, exposed through `node:v8`). */
-function collectGarbage(): void {
-  setFlagsFromString("--expose-gc");
-  (runInNewContext("gc") as () => void)();
-}
 
 describe("Dispatcher, memory", () => {
   // On Bun 1.4 the buffer outlives forced collections even after the answer has ended, with

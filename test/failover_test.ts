@@ -17,6 +17,7 @@ import {
   startFakeLmdeploy,
 } from "./fakes/lmdeploy.ts";
 import { startRawServer } from "./fakes/raw_server.ts";
+import { whileCollectingGarbage } from "./_gc.ts";
 
 const SLOW_PROBES = "        check_interval: 1h\n";
 
@@ -367,6 +368,58 @@ describe("timeouts", () => {
       assert.equal((await slow.json()).error.code, "response_timeout");
       await until(() => fake.active === 0);
     });
+  });
+});
+
+describe("timeouts, with the heap collected while the answer waits", () => {
+  // Deno's fetch loses the link from an abort to the response body at a garbage collection
+  // after the headers (lib/upstream/body_abort.ts): every timeout must still end the answer.
+  /** Rejects when `answer` takes longer than `ms`, instead of leaving the test hanging. */
+  function within<T>(ms: number, answer: Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no end within ${ms}ms`)), ms);
+    });
+    return Promise.race([answer, late]).finally(() => clearTimeout(timer));
+  }
+
+  for (
+    const [setting, fakeHeaders, message] of [
+      ["read_timeout: 300ms", { "x-fake-itl-ms": "2000", "x-fake-tokens": "5" }, /read_timeout/],
+      [
+        "response_timeout: 500ms",
+        { "x-fake-itl-ms": "400", "x-fake-tokens": "20" },
+        /response_timeout/,
+      ],
+    ] as const
+  ) {
+    test(`proxy.${setting} still ends a stream with its error event`, async () => {
+      await withFleet(1, {
+        config: (urls) => configYaml([quietEndpoint("gpu-1", urls[0])], `proxy:\n  ${setting}\n`),
+      }, async (olla, [fake]) => {
+        const text = await whileCollectingGarbage(async () =>
+          within(3_000, readText(await chat(olla, { stream: true }, fakeHeaders)))
+        );
+        assert.match(text, message);
+        assert.match(text, /data: \[DONE\]\n\n$/);
+        await until(() => fake.active === 0);
+      });
+    });
+  }
+
+  test("proxy.read_timeout still fails a non-streamed answer whose body stalls", async () => {
+    const stalled = await startRawServer("stalled-body");
+    const olla = await startOlla(
+      configYaml([quietEndpoint("stalled", stalled.url)], "proxy:\n  read_timeout: 300ms\n"),
+    );
+    try {
+      const response = await whileCollectingGarbage(() => within(3_000, chat(olla)));
+      assert.equal(response.status, 504);
+      assert.equal((await response.json()).error.code, "body_timeout");
+    } finally {
+      await olla.close();
+      await stalled.close();
+    }
   });
 });
 
