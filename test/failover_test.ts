@@ -52,6 +52,15 @@ function withFleet(
   return withOllaAndFakes(fakes, yaml, run);
 }
 
+/** Rejects when `answer` takes longer than `ms`, instead of leaving the test hanging. */
+function within<T>(ms: number, answer: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no end within ${ms}ms`)), ms);
+  });
+  return Promise.race([answer, late]).finally(() => clearTimeout(timer));
+}
+
 describe("failover before the answer starts", () => {
   test("a refused connection fails over with no client-visible error and marks the endpoint offline", async () => {
     await withFleet(2, {}, async (olla, [first, second]) => {
@@ -120,6 +129,27 @@ describe("failover before the answer starts", () => {
       }
     });
   }
+
+  test("a 503 whose body stalls fails over once proxy.read_timeout passes, even with the heap collected meanwhile", async () => {
+    const broken = await startRawServer("stalled-error-body");
+    const fake = await startFakeLmdeploy();
+    const olla = await startOlla(configYaml([
+      quietEndpoint("broken", broken.url, "        priority: 100\n"),
+      quietEndpoint("gpu", fake.url, "        priority: 50\n"),
+    ], "proxy:\n  load_balancer: priority\n  read_timeout: 300ms\n"));
+    try {
+      const started = Date.now();
+      const served = await whileCollectingGarbage(() => within(3_000, chat(olla)));
+      assert.equal(served.status, 200);
+      assert.equal(served.headers.get("x-olla-endpoint"), "gpu");
+      assert.equal(served.headers.get("x-olla-failovers"), "1");
+      assert.ok(Date.now() - started >= 250, "the error body was waited for up to read_timeout");
+      await served.body?.cancel();
+    } finally {
+      await olla.close();
+      await Promise.all([broken.close(), fake.close()]);
+    }
+  });
 
   test("a stale connection on one endpoint fails over to another when the retry fails too", async () => {
     await withFleet(2, {}, async (olla, [first]) => {
@@ -374,14 +404,6 @@ describe("timeouts", () => {
 describe("timeouts, with the heap collected while the answer waits", () => {
   // Deno's fetch loses the link from an abort to the response body at a garbage collection
   // after the headers (lib/upstream/body_abort.ts): every timeout must still end the answer.
-  /** Rejects when `answer` takes longer than `ms`, instead of leaving the test hanging. */
-  function within<T>(ms: number, answer: Promise<T>): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no end within ${ms}ms`)), ms);
-    });
-    return Promise.race([answer, late]).finally(() => clearTimeout(timer));
-  }
 
   for (
     const [setting, fakeHeaders, message] of [

@@ -267,15 +267,32 @@ export async function sendAttempt(
       `response headers larger than proxy.max_response_header_size (${timeouts.maxResponseHeaderBytes} bytes)`,
     );
   }
-  if (plan?.isMissingPath && (response.status === 404 || response.status === 405)) {
-    const text = new TextDecoder().decode(await readLimited(response, MAX_ERROR_BODY));
-    if (plan.isMissingPath(response.status, text)) {
-      releaseAttempt(attempt);
-      return { kind: "replan" };
+  // An error answer whose body is read here may stall too: proxy.read_timeout bounds it.
+  const errorBodyTimer = response.status >= 400 && timeouts.readMs > 0
+    ? deps.deadlines.after(timeouts.readMs, () =>
+      controller.abort(
+        new AttemptStop(
+          "body_timeout",
+          `Endpoint "${endpoint.name}" stopped sending its answer for longer than proxy.read_timeout`,
+        ),
+      ), now)
+    : undefined;
+  let failure: FailureOutcome | undefined;
+  try {
+    if (plan?.isMissingPath && (response.status === 404 || response.status === 405)) {
+      const text = new TextDecoder().decode(
+        await readLimited(response, MAX_ERROR_BODY, controller.signal),
+      );
+      if (plan.isMissingPath(response.status, text)) {
+        releaseAttempt(attempt);
+        return { kind: "replan" };
+      }
+      response = new Response(text, { status: response.status, headers: response.headers });
     }
-    response = new Response(text, { status: response.status, headers: response.headers });
+    failure = await failedAnswer(registry, endpoint, response, controller.signal);
+  } finally {
+    errorBodyTimer?.cancel();
   }
-  const failure = await failedAnswer(registry, endpoint, response);
   if (failure) {
     releaseAttempt(attempt);
     return failure;

@@ -126,10 +126,11 @@ export async function failedAnswer(
   registry: Registry,
   endpoint: EndpointView,
   response: Response,
+  signal: AbortSignal,
 ): Promise<FailureOutcome | undefined> {
   const status = response.status;
   if (status !== 429 && status !== 502 && status !== 503 && status !== 504) return undefined;
-  const body = await readLimited(response, MAX_ERROR_BODY);
+  const body = await readLimited(response, MAX_ERROR_BODY, signal);
   const headers = new Headers();
   setClientResponseHeaders(response.headers, headers);
   const answer = { status, headers, body };
@@ -146,10 +147,21 @@ export async function failedAnswer(
   return { kind: "failover", reason: `upstream_${status}`, answer };
 }
 
-/** Reads at most `limit` bytes of a body and cancels the rest. */
-export async function readLimited(response: Response, limit: number): Promise<Bytes> {
+/**
+ * Reads at most `limit` bytes of a body and cancels the rest; when `signal` aborts, keeps
+ * what arrived. The read is cancelled here: on Deno the abort alone may not end a body
+ * read through a reader (see `stop` in stream_stage.ts).
+ */
+export async function readLimited(
+  response: Response,
+  limit: number,
+  signal: AbortSignal,
+): Promise<Bytes> {
   if (!response.body) return new Uint8Array(0);
   const reader = response.body.getReader();
+  const onAbort = () => reader.cancel(signal.reason).catch(() => {});
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
@@ -162,6 +174,7 @@ export async function readLimited(response: Response, limit: number): Promise<By
   } catch {
     // A broken error body still tells its status; keep what arrived.
   } finally {
+    signal.removeEventListener("abort", onAbort);
     reader.cancel().catch(() => {});
   }
   const out = new Uint8Array(Math.min(size, limit));

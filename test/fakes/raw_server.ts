@@ -9,6 +9,7 @@
  * - `truncated-body`: a POST is answered 200 with its full `content-length` but only half
  *   the body, then the connection drops.
  * - `stalled-body`: the same half body, then silence with the connection open.
+ * - `stalled-error-body`: a POST is answered 503 with half its error body, then silence.
  * - `many-headers`: a POST is answered with 10,000 response headers.
  * - `huge-header`: a POST is answered with one 1 MB response header.
  */
@@ -19,6 +20,7 @@ export type RawFault =
   | "stale-keepalive"
   | "truncated-body"
   | "stalled-body"
+  | "stalled-error-body"
   | "many-headers"
   | "huge-header";
 
@@ -31,7 +33,12 @@ function extraHeaders(fault: RawFault): string {
   return "";
 }
 
-const TRUNCATING: ReadonlySet<RawFault> = new Set(["truncated-body", "stalled-body"]);
+const TRUNCATING: ReadonlySet<RawFault> = new Set([
+  "truncated-body",
+  "stalled-body",
+  "stalled-error-body",
+]);
+const OVERLOADED = { status: 503, body: '{"object":"error","message":"engine overloaded"}' };
 
 export interface RawServer {
   readonly url: string;
@@ -101,7 +108,9 @@ export function startRawServer(fault: RawFault): Promise<RawServer> {
           return;
         }
         const [method, path] = head.split(" ");
-        const { status, body } = answer(method, path);
+        const { status, body } = method === "POST" && fault === "stalled-error-body"
+          ? OVERLOADED
+          : answer(method, path);
         served++;
         const extra = method === "POST" ? extraHeaders(fault) : "";
         const responseHead = `HTTP/1.1 ${status} OK\r\ncontent-type: application/json\r\n` +
