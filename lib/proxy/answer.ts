@@ -8,7 +8,7 @@
  */
 import { type Attempt, type AttemptResult, releaseAttempt } from "./attempt.ts";
 import type { FailedAnswer } from "./attempt_failures.ts";
-import { AttemptStop, clientClosed } from "./attempt_stop.ts";
+import { AttemptStop, bodyTimeout, clientClosed } from "./attempt_stop.ts";
 import type { Bytes } from "./body_read.ts";
 import { setClientResponseHeaders } from "./headers.ts";
 import type { RequestRecord } from "./request_record.ts";
@@ -123,10 +123,7 @@ async function answerWhole(
   const stopFor = () =>
     untilDeadline <= readTimeout
       ? new AttemptStop("deadline", "The request exceeded proxy.response_timeout")
-      : new AttemptStop(
-        "body_timeout",
-        `Endpoint "${endpoint.name}" stopped sending its answer for longer than proxy.read_timeout`,
-      );
+      : bodyTimeout(endpoint.name);
   const timer = Number.isFinite(wait)
     ? deps.deadlines.after(wait, () => controller.abort(stopFor()), now)
     : undefined;

@@ -19,7 +19,7 @@ import {
   MAX_ERROR_BODY,
   readLimited,
 } from "./attempt_failures.ts";
-import { AttemptStop, clientClosed } from "./attempt_stop.ts";
+import { AttemptStop, bodyTimeout, clientClosed } from "./attempt_stop.ts";
 import type { Bytes } from "./body_read.ts";
 import { replaceModel } from "./body_scan.ts";
 import { upstreamRequestHeaders } from "./headers.ts";
@@ -269,13 +269,7 @@ export async function sendAttempt(
   }
   // An error answer whose body is read here may stall too: proxy.read_timeout bounds it.
   const errorBodyTimer = response.status >= 400 && timeouts.readMs > 0
-    ? deps.deadlines.after(timeouts.readMs, () =>
-      controller.abort(
-        new AttemptStop(
-          "body_timeout",
-          `Endpoint "${endpoint.name}" stopped sending its answer for longer than proxy.read_timeout`,
-        ),
-      ), now)
+    ? deps.deadlines.after(timeouts.readMs, () => controller.abort(bodyTimeout(endpoint.name)), now)
     : undefined;
   let failure: FailureOutcome | undefined;
   try {

@@ -16,6 +16,14 @@ export class AttemptStop extends Error {
   }
 }
 
+/** An answer's body that went silent for longer than `proxy.read_timeout`. */
+export function bodyTimeout(endpointName: string): AttemptStop {
+  return new AttemptStop(
+    "body_timeout",
+    `Endpoint "${endpointName}" stopped sending its answer for longer than proxy.read_timeout`,
+  );
+}
+
 /** The client went away before an answer (nginx's 499). */
 export function clientClosed(cause: unknown): OllaError {
   return new OllaError(499, "The client closed the request", {
