@@ -22,6 +22,7 @@ import { Logger } from "../lib/log.ts";
 import { BUILT_IN_PROFILES } from "../lib/profiles/built_in.ts";
 import { type Profile, ProfileSet } from "../lib/profiles/profile.ts";
 import type { RegistrationStore } from "../lib/startup/registration.ts";
+import { detectRuntime } from "../lib/startup/runtime.ts";
 import { createService, type Service } from "../lib/startup/service.ts";
 
 /** The text of a file in test/fixtures/. */
@@ -53,6 +54,9 @@ export interface BuildOptions {
   createRedisClient?: (url: string) => Promise<RedisClientLike>;
 }
 
+/** The runtime's own options for a request on a new connection, as main.ts passes them. */
+const FRESH_CONNECTION = detectRuntime().freshConnection;
+
 /** The service main.ts would build from `yaml`, logging JSON lines into arrays. */
 export function buildService(yaml: string, options: BuildOptions = {}) {
   const profiles = new ProfileSet(options.profiles ?? BUILT_IN_PROFILES);
@@ -82,6 +86,7 @@ export function buildService(yaml: string, options: BuildOptions = {}) {
     runtime: {
       name: "Bun" in globalThis ? "bun" : "deno",
       version: "0",
+      freshConnection: FRESH_CONNECTION,
       memory: () => ({ rss: 1, heapUsed: 1, heapTotal: 1, external: 0 }),
     },
   });

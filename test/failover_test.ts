@@ -96,6 +96,29 @@ describe("failover before the answer starts", () => {
     }
   });
 
+  test("several stale keep-alive connections in the pool are each passed over for a fresh one", async () => {
+    const stale = await startRawServer("stale-keepalive");
+    const olla = await startOlla(configYaml([quietEndpoint("stale", stale.url)]));
+    try {
+      // Concurrent requests open one connection each; every one of them is stale once idle.
+      const opening = await Promise.all(Array.from({ length: 6 }, () => chat(olla)));
+      for (const response of opening) {
+        assert.equal(response.status, 200);
+        await response.body?.cancel();
+      }
+      for (let i = 0; i < 6; i++) {
+        const response = await chat(olla);
+        assert.equal(response.status, 200, `request ${i}`);
+        assert.equal((await response.json()).choices[0].message.content, "fresh");
+      }
+      assert.ok(stale.resets >= 2, `several stale connections were met (${stale.resets} resets)`);
+      assert.notEqual(olla.service.registry.get("stale")?.status, "offline");
+    } finally {
+      await olla.close();
+      await stale.close();
+    }
+  });
+
   for (
     const [fault, status, code] of [
       ["truncated-body", 502, "upstream_body_error"],

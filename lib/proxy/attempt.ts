@@ -73,6 +73,8 @@ export interface AttemptDeps {
   clock: Clock;
   deadlines: Deadlines;
   fetch: typeof fetch;
+  /** `fetch` options for the retry after a reset: a new connection, never a pooled one. */
+  freshConnection: RequestInit;
   /** Whether a TCP connection to host:port opens within the time (the connect watchdog). */
   canConnect: (hostname: string, port: number, timeoutMs: number) => Promise<boolean>;
   timeouts: {
@@ -238,7 +240,7 @@ export async function sendAttempt(
       : typeof request.upstreamPath === "string"
       ? request.upstreamPath
       : request.upstreamPath(endpoint);
-    response = await deps.fetch(`${endpoint.baseUrl}${path}`, {
+    const init = {
       method: request.method,
       headers,
       body: uploadBody(body, deps.streamUploadBytes),
@@ -246,7 +248,10 @@ export async function sendAttempt(
       redirect: "manual",
       // Required by the standard for a stream body; nothing for a buffer.
       duplex: "half",
-    } as RequestInit);
+    } as RequestInit;
+    // The pool may hold more connections the backend closed: the retry takes none of them.
+    if (isRetry) Object.assign(init, deps.freshConnection);
+    response = await deps.fetch(`${endpoint.baseUrl}${path}`, init);
   } catch (error) {
     headerTimer.cancel();
     watchdog.cancel();

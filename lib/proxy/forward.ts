@@ -35,6 +35,8 @@ export interface ProxyDeps {
   deadlines: Deadlines;
   logger: Logger;
   fetch: typeof fetch;
+  /** `fetch` options for a request that must not reuse a pooled connection. @default {{}} */
+  freshConnection?: RequestInit;
   /** Whether a TCP connection to host:port opens within the time (the connect watchdog). */
   canConnect: (hostname: string, port: number, timeoutMs: number) => Promise<boolean>;
   /** Removes configured secrets from relayed error bodies. */
@@ -81,6 +83,7 @@ export class Proxy {
       clock,
       deadlines,
       fetch,
+      freshConnection: deps.freshConnection ?? {},
       canConnect,
       streamUploadBytes: deps.streamUploadBytes ?? Infinity,
       timeouts: {

@@ -83,6 +83,7 @@ export function buildPipeline(
     clock,
     logger,
     fetch: state.fetch,
+    freshConnection: deps.runtime.freshConnection,
     canConnect: state.canConnect,
     proxy: config.proxy,
   });

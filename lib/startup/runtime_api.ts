@@ -90,6 +90,12 @@ export interface Runtime {
    * 2.9's server has no idle timeout); `undefined` where it is applied.
    */
   readonly cannotCloseIdle: string | undefined;
+  /**
+   * `fetch` options that make a request open a new connection instead of reusing an idle
+   * pooled one (and not pool it after): the retry after a connection reset, which may
+   * otherwise take another connection the backend has already closed.
+   */
+  readonly freshConnection: RequestInit;
   /** Command-line arguments after the script (or executable) name. */
   args(): string[];
   env(name: string): string | undefined;

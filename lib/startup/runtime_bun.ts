@@ -57,6 +57,8 @@ export function createBunRuntime(bun: BunGlobal): Runtime {
     slowHeaders: "Bun's HTTP server disconnects a client whose request headers are " +
       "incomplete after about 12 s by itself, whatever the value",
     cannotCloseIdle: undefined,
+    // Bun reads `keepalive: false` as "neither take a pooled connection nor pool this one".
+    freshConnection: { keepalive: false },
     args: () => bun.argv.slice(2),
     env: (name) => process.env[name],
     stdoutIsTerminal: () => Boolean(process.stdout.isTTY),

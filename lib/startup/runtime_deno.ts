@@ -52,6 +52,8 @@ export function createDenoRuntime(): Runtime {
       "one (nginx client_header_timeout) in front of an exposed olla-ts",
     cannotCloseIdle: "Deno's HTTP server has no idle timeout (Deno 2.9): idle keep-alive " +
       "connections stay open until the client closes them",
+    // A client of its own that keeps no idle connection: every request on it opens one.
+    freshConnection: { client: Deno.createHttpClient({ poolMaxIdlePerHost: 0 }) } as RequestInit,
     version: Deno.version.deno,
     args: () => [...Deno.args],
     env: (name) => Deno.env.get(name),

@@ -54,6 +54,8 @@ export interface ServiceDeps {
   runtime: {
     name: string;
     version: string;
+    /** See Runtime.freshConnection. @default {{}} (fetch's own pooling) */
+    freshConnection?: RequestInit;
     memory(): { rss: number; heapUsed: number; heapTotal: number; external: number };
   };
 }
