@@ -119,6 +119,26 @@ describe("failover before the answer starts", () => {
     }
   });
 
+  test("health probes that meet several stale pooled connections keep the endpoint healthy", async () => {
+    const stale = await startRawServer("stale-keepalive");
+    const olla = await startOlla(configYaml([
+      `      - name: stale\n        url: ${stale.url}\n        type: lmdeploy\n        check_interval: 100ms\n`,
+    ]));
+    try {
+      const opening = await Promise.all(Array.from({ length: 6 }, () => chat(olla)));
+      for (const response of opening) await response.body?.cancel();
+      const resetsBefore = stale.resets;
+      await until(() => stale.resets >= resetsBefore + 4, 5_000);
+      const changes = olla.logs.filter((log) =>
+        log.msg === "endpoint status changed" && log.endpoint === "stale"
+      );
+      assert.deepEqual(changes.map((log) => log.to), ["healthy"], "never left healthy");
+    } finally {
+      await olla.close();
+      await stale.close();
+    }
+  });
+
   for (
     const [fault, status, code] of [
       ["truncated-body", 502, "upstream_body_error"],

@@ -46,6 +46,8 @@ export function nextProbeDelay(options: {
 export interface HealthCheckerOptions {
   registry: Registry;
   fetch: typeof fetch;
+  /** `fetch` options for a new, unpooled connection (the probe's retry after a reset). */
+  freshConnection?: RequestInit;
   clock: Clock;
   logger: Logger;
   /** @default {Math.random} */
@@ -128,7 +130,7 @@ export class HealthChecker {
   }
 
   async #probe(name: string): Promise<ProbeResult> {
-    const { registry, clock, logger, fetch } = this.#options;
+    const { registry, clock, logger, fetch, freshConnection } = this.#options;
     const endpoint = registry.get(name);
     if (!endpoint) throw new RangeError(`Cannot probe endpoint "${name}": it is not registered`);
     const started = clock.now();
@@ -147,7 +149,7 @@ export class HealthChecker {
       };
     }
     const previous = endpoint.status;
-    const result = await probeEndpoint(endpoint, { fetch, clock });
+    const result = await probeEndpoint(endpoint, { fetch, clock, freshConnection });
     const { recovered } = registry.applyProbe(name, result);
     if (logger.enabled("debug")) {
       logger.debug("probe", {

@@ -89,6 +89,8 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
 export interface ProbeOptions {
   fetch: typeof fetch;
   clock: Clock;
+  /** `fetch` options for a new, unpooled connection. @default {{}} */
+  freshConnection?: RequestInit;
 }
 
 /**
@@ -166,9 +168,10 @@ class ProbeTimeout extends Error {
 }
 
 /**
- * A GET within `timeoutMs`. A reset connection is retried once at once: it is usually a
- * pooled keep-alive connection the backend closed (uvicorn closes idle ones after 5 s,
- * the same as the default probe interval), not a sign the endpoint is down.
+ * A GET within `timeoutMs`. A reset connection is retried once at once, on a new
+ * connection: it is usually a pooled keep-alive connection the backend closed (uvicorn
+ * closes idle ones after 5 s, the same as the default probe interval), not a sign the
+ * endpoint is down, and the pool may hold more of them (the proxy's requests share it).
  */
 async function timedGet(
   url: string,
@@ -186,6 +189,7 @@ async function timedGet(
       endpoint,
       options,
       Math.max(1, timeoutMs - (options.clock.now() - started)),
+      options.freshConnection,
     );
   }
 }
@@ -195,11 +199,13 @@ function timedGetOnce(
   endpoint: EndpointView,
   { fetch, clock }: ProbeOptions,
   timeoutMs: number,
+  connection?: RequestInit,
 ): Promise<HealthAnswer> {
   return fetchWithin(
     { fetch, clock, timeoutMs, timeoutError: () => new ProbeTimeout(timeoutMs) },
     url,
     {
+      ...connection,
       headers: [...endpoint.outboundHeaders, ["user-agent", "olla-ts-health"]] as [
         string,
         string,

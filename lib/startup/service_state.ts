@@ -129,6 +129,7 @@ export function createState(deps: ServiceDeps): ServiceState {
     profiles,
     initialDelayMs: config.discovery.health_check.initial_delay,
     fetch,
+    freshConnection: deps.runtime.freshConnection,
     clock,
     logger,
     random: deps.random,
