@@ -396,7 +396,7 @@ describe("count_tokens, models and errors", () => {
   });
 
   test("a body over max_message_size is a 413 in Anthropic's envelope, reaching no backend", async () => {
-    const before = translated.requests.length + native.requests.length;
+    const before = translated.forwarded + native.forwarded;
     const response = await fetch(`${olla.url}/olla/anthropic/v1/messages`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -410,7 +410,7 @@ describe("count_tokens, models and errors", () => {
     const body = await response.json();
     assert.equal(body.type, "error");
     assert.equal(body.error.type, "request_too_large");
-    assert.equal(translated.requests.length + native.requests.length, before);
+    assert.equal(translated.forwarded + native.forwarded, before);
   });
 
   test("invalid requests are 400s naming the field, before routing", async () => {

@@ -20,6 +20,8 @@ export interface AnthropicEngine {
   /** Streams die after their second chunk while set. */
   dieMidStream: boolean;
   count(path: string): number;
+  /** Requests olla-ts forwarded for a client (with its `x-request-id`), not its probes. */
+  readonly forwarded: number;
   close(): Promise<void>;
 }
 
@@ -248,6 +250,9 @@ export async function startAnthropicEngine(
       state.dieMidStream = value;
     },
     count: (path) => requests.filter((request) => request.path === path).length,
+    get forwarded() {
+      return requests.filter((request) => request.headers.has("x-request-id")).length;
+    },
     close: () => server.close(),
   };
 }

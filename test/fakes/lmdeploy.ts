@@ -74,6 +74,11 @@ export interface FakeLmdeploy {
   wake(): void;
   /** Requests received for a path. */
   count(path: string): number;
+  /**
+   * Requests olla-ts forwarded for a client (they carry its `x-request-id`); its probes,
+   * model discovery and metrics reads, which run on their own timers, are not counted.
+   */
+  readonly forwarded: number;
   close(): Promise<void>;
 }
 
@@ -676,6 +681,9 @@ export async function startFakeLmdeploy(options: FakeLmdeployOptions = {}): Prom
     },
     modelName,
     requests,
+    get forwarded() {
+      return requests.filter((request) => request.headers.has("x-request-id")).length;
+    },
     get aborted() {
       return aborted;
     },
