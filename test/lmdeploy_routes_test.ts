@@ -94,6 +94,44 @@ describe("/olla/lmdeploy/ routes", () => {
       assert.equal(a.count("/v1/embeddings") + b.count("/v1/embeddings"), before);
     });
 
+    test("HEAD answers wherever GET does, with GET's status and headers and no body", async () => {
+      const port = Number(new URL(olla.url).port);
+      const before = a.forwarded + b.forwarded;
+      for (
+        const path of [
+          "/olla/lmdeploy/health",
+          "/olla/lmdeploy/v1/models",
+          `/olla/lmdeploy/v1/models/${encodeURIComponent(MODEL_A)}`,
+          "/olla/openai/v1/models",
+          `/olla/openai/v1/models/${encodeURIComponent(MODEL_B)}`,
+        ]
+      ) {
+        const got = await rawGet(port, path);
+        const head = await rawRequest(
+          port,
+          `HEAD ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`,
+        );
+        assert.equal(got.status, 200, `GET ${path}`);
+        assert.equal(head.status, 200, `HEAD ${path}`);
+        assert.equal(head.headers["content-type"], got.headers["content-type"], path);
+        assert.equal(head.body, "", `HEAD ${path} has no body`);
+      }
+      assert.equal(a.forwarded + b.forwarded, before, "answered by olla-ts");
+      const forwardedPath = "/olla/lmdeploy/anthropic/v1/models";
+      const head = await rawRequest(
+        port,
+        `HEAD ${forwardedPath} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`,
+      );
+      assert.ok(head.headers["x-olla-endpoint"], "a forwarded GET route's HEAD is forwarded");
+      assert.equal(head.body, "");
+      const sent = [...a.requests, ...b.requests].filter((r) => r.path === "/anthropic/v1/models");
+      assert.deepEqual(sent.map((r) => r.method), ["HEAD"], "as HEAD");
+      const post = await fetch(`${olla.url}/olla/lmdeploy/health`, { method: "POST" });
+      assert.equal(post.status, 405);
+      assert.equal(post.headers.get("allow"), "GET, HEAD");
+      await post.body?.cancel();
+    });
+
     test("paths outside the profile answer 404 from olla-ts and never reach a backend", async () => {
       const before = a.forwarded + b.forwarded;
       for (const path of ["v1/unknown", "docs", "openapi.json", "v1/chat/interactive"]) {

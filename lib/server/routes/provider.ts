@@ -9,7 +9,7 @@
  */
 import { type Context, Hono } from "hono";
 import { healthAnswer, retrievedModel, servableCards, sleepAnswer } from "./local_answers.ts";
-import { methodNotAllowed, refusal, subPath } from "./route_checks.ts";
+import { methodNotAllowed, refusal, routingMethod, subPath } from "./route_checks.ts";
 import type { AppEnv, RouteLabel } from "../app_env.ts";
 import type { RateGate } from "../rate_gate.ts";
 import { splitTarget } from "../request_target.ts";
@@ -127,9 +127,10 @@ function providerHandler(deps: ProviderRouteDeps) {
     if (!routes) byPrefix.set(prefix, routes = prefixRoutes(prefix, profile));
     const { listPath, labels } = routes;
     const url = splitTarget(c.req.url);
+    const method = routingMethod(c.req.method);
     const scope = deps.registry.endpoints.filter((endpoint) => endpoint.profile === profile);
     // Before the path checks: a model id may hold an encoded `/`, and is never forwarded.
-    if (listPath && c.req.method === "GET" && url.path.startsWith(`${listPath}/`)) {
+    if (listPath && method === "GET" && url.path.startsWith(`${listPath}/`)) {
       c.set("route", { template: `${listPath}/{id}`, backendType: profile.name });
       const cards = servableCards(scope, deps.wakeOnDemand, deps.registry.now());
       return retrievedModel(url.path.slice(listPath.length + 1), cards, listPath);
@@ -144,7 +145,7 @@ function providerHandler(deps: ProviderRouteDeps) {
         { code: "route_not_found", fault: "client" },
       );
     }
-    if (!rule.methods.includes(c.req.method)) throw methodNotAllowed(rule.methods, c.req.method);
+    if (!rule.methods.includes(method)) throw methodNotAllowed(rule.methods, c.req.method);
     switch (rule.action) {
       case "health":
         return healthAnswer(scope, profile.displayName, deps.registry.now());

@@ -39,12 +39,24 @@ export function pathAfter(pathname: string, base: string): string {
   return rest;
 }
 
+/**
+ * The method a request is matched to routes by: HEAD as GET. HTTP gives every GET
+ * resource a HEAD (RFC 9110, 9.3.2), and Hono answers a HEAD with its GET answer, body
+ * dropped; a proxied HEAD still reaches the backend as HEAD.
+ */
+export function routingMethod(method: string): string {
+  return method === "HEAD" ? "GET" : method;
+}
+
 /** The 405 for a path that exists with other methods, with its `Allow` header. */
 export function methodNotAllowed(methods: readonly string[], method: string): OllaError {
+  const allowed = methods.includes("GET") && !methods.includes("HEAD")
+    ? [...methods, "HEAD"]
+    : methods;
   return new OllaError(405, `${method} is not allowed here; use ${methods.join(" or ")}`, {
     code: "method_not_allowed",
     fault: "client",
-    headers: { allow: methods.join(", ") },
+    headers: { allow: allowed.join(", ") },
   });
 }
 

@@ -13,7 +13,7 @@
 import { type Context, Hono } from "hono";
 import { retrievedModel, servableCards } from "./local_answers.ts";
 import { forwardingOf, type ProviderRouteDeps } from "./provider.ts";
-import { methodNotAllowed, pathAfter, refusal } from "./route_checks.ts";
+import { methodNotAllowed, pathAfter, refusal, routingMethod } from "./route_checks.ts";
 import type { AppEnv } from "../app_env.ts";
 import { splitTarget } from "../request_target.ts";
 import { OllaError } from "../../errors.ts";
@@ -68,8 +68,9 @@ function unifiedHandler(deps: ProviderRouteDeps) {
     const base = baseOf(url.path);
     const compatible = deps.profiles.all.filter((profile) => profile.openaiCompatible);
     const listPath = `${base}/v1/models`;
+    const method = routingMethod(c.req.method);
     // Before the path checks: a model id may hold an encoded `/`, and is never forwarded.
-    if (c.req.method === "GET" && url.path.startsWith(`${listPath}/`)) {
+    if (method === "GET" && url.path.startsWith(`${listPath}/`)) {
       c.set("route", { template: `${listPath}/{id}` });
       const scope = deps.registry.endpoints.filter((endpoint) => endpoint.profile.openaiCompatible);
       const cards = servableCards(scope, deps.wakeOnDemand, deps.registry.now());
@@ -77,7 +78,7 @@ function unifiedHandler(deps: ProviderRouteDeps) {
     }
     const path = pathAfter(url.path, base);
 
-    if (path === "v1/models" && c.req.method === "GET") {
+    if (path === "v1/models" && method === "GET") {
       c.set("route", { template: `${base}/v1/models` });
       const scope = deps.registry.endpoints.filter((endpoint) => endpoint.profile.openaiCompatible);
       const cards = servableCards(scope, deps.wakeOnDemand, deps.registry.now());
@@ -90,7 +91,7 @@ function unifiedHandler(deps: ProviderRouteDeps) {
       });
     }
 
-    const { serving, wrongMethod, refusals } = scopeOf(compatible, path, c.req.method);
+    const { serving, wrongMethod, refusals } = scopeOf(compatible, path, method);
     if (serving.size === 0) {
       if (wrongMethod) throw methodNotAllowed(wrongMethod.methods, c.req.method);
       if (refusals.length > 0) throw refusal(refusals[0].rule);
