@@ -46,8 +46,6 @@ export function nextProbeDelay(options: {
 export interface HealthCheckerOptions {
   registry: Registry;
   fetch: typeof fetch;
-  /** `fetch` options for a new, unpooled connection (the probe's retry after a reset). */
-  freshConnection?: RequestInit;
   clock: Clock;
   logger: Logger;
   /** @default {Math.random} */
@@ -130,7 +128,7 @@ export class HealthChecker {
   }
 
   async #probe(name: string): Promise<ProbeResult> {
-    const { registry, clock, logger, fetch, freshConnection } = this.#options;
+    const { registry, clock, logger, fetch } = this.#options;
     const endpoint = registry.get(name);
     if (!endpoint) throw new RangeError(`Cannot probe endpoint "${name}": it is not registered`);
     const started = clock.now();
@@ -149,7 +147,7 @@ export class HealthChecker {
       };
     }
     const previous = endpoint.status;
-    const result = await probeEndpoint(endpoint, { fetch, clock, freshConnection });
+    const result = await probeEndpoint(endpoint, { fetch, clock });
     const { recovered } = registry.applyProbe(name, result);
     if (logger.enabled("debug")) {
       logger.debug("probe", {

@@ -11,11 +11,7 @@ import type { HealthFormat } from "../profiles/profile.ts";
 import type { EndpointView, ProbeResult } from "../registry/endpoint.ts";
 import type { EndpointStatus } from "../registry/endpoint_state.ts";
 import { endpointUrl } from "../upstream/endpoint_url.ts";
-import {
-  describeFetchError,
-  isConnectionError,
-  networkFailureKind,
-} from "../upstream/fetch_errors.ts";
+import { describeFetchError, isConnectionError } from "../upstream/fetch_errors.ts";
 import { parseRetryAfter } from "../upstream/retry_after.ts";
 import { fetchWithin } from "../upstream/timed_fetch.ts";
 
@@ -89,8 +85,6 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
 export interface ProbeOptions {
   fetch: typeof fetch;
   clock: Clock;
-  /** `fetch` options for a new, unpooled connection. @default {{}} */
-  freshConnection?: RequestInit;
 }
 
 /**
@@ -168,44 +162,19 @@ class ProbeTimeout extends Error {
 }
 
 /**
- * A GET within `timeoutMs`. A reset connection is retried once at once, on a new
- * connection: it is usually a pooled keep-alive connection the backend closed (uvicorn
- * closes idle ones after 5 s, the same as the default probe interval), not a sign the
- * endpoint is down, and the pool may hold more of them (the proxy's requests share it).
+ * A GET within `timeoutMs`. (A pooled connection the backend closed is no outage: the
+ * `fetch` olla-ts's own requests use retries a reset once on a new one, reset_retry.ts.)
  */
-async function timedGet(
-  url: string,
-  endpoint: EndpointView,
-  options: ProbeOptions,
-  timeoutMs: number,
-): Promise<HealthAnswer> {
-  const started = options.clock.now();
-  try {
-    return await timedGetOnce(url, endpoint, options, timeoutMs);
-  } catch (error) {
-    if (!(error instanceof TypeError) || networkFailureKind(error) !== "reset") throw error;
-    return await timedGetOnce(
-      url,
-      endpoint,
-      options,
-      Math.max(1, timeoutMs - (options.clock.now() - started)),
-      options.freshConnection,
-    );
-  }
-}
-
-function timedGetOnce(
+function timedGet(
   url: string,
   endpoint: EndpointView,
   { fetch, clock }: ProbeOptions,
   timeoutMs: number,
-  connection?: RequestInit,
 ): Promise<HealthAnswer> {
   return fetchWithin(
     { fetch, clock, timeoutMs, timeoutError: () => new ProbeTimeout(timeoutMs) },
     url,
     {
-      ...connection,
       headers: [...endpoint.outboundHeaders, ["user-agent", "olla-ts-health"]] as [
         string,
         string,

@@ -175,7 +175,7 @@ export function buildPipeline(
       logger,
       events: telemetry.events,
       clock,
-      fetch: state.fetch,
+      fetch: state.ownFetch,
       probeNow: (name) => state.health.checkNow(name),
       allowed: config.proxy.allow_management_routes,
       authEnabled: config.server.auth.enabled,

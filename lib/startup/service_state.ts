@@ -29,6 +29,7 @@ import { Registry } from "../registry/registry.ts";
 import { type PinStore, StickyTable } from "../routing/sticky.ts";
 import { InflightTracker } from "../server/inflight.ts";
 import { NativeMessagesSupport } from "../translate/anthropic_plan.ts";
+import { retryingResetOnce } from "../upstream/reset_retry.ts";
 import { VERSION } from "../version.ts";
 
 /** What the service needs from its surroundings. */
@@ -72,7 +73,13 @@ export function proxySettingsOf(config: Config) {
 /** The state owners. */
 export interface ServiceState {
   readonly clock: Clock;
+  /** The proxy's `fetch`. */
   readonly fetch: typeof fetch;
+  /**
+   * What olla-ts's own requests to backends use (probes, discovery, engine metrics,
+   * wake-ups, node checks, endpoint actions): a reset is retried once on a new connection.
+   */
+  readonly ownFetch: typeof fetch;
   readonly canConnect: (hostname: string, port: number, timeoutMs: number) => Promise<boolean>;
   readonly logger: Logger;
   readonly registry: Registry;
@@ -106,6 +113,7 @@ export function createState(deps: ServiceDeps): ServiceState {
   const { config, profiles, logger } = deps;
   const clock = deps.clock ?? systemClock;
   const fetch = deps.fetch ?? globalThis.fetch;
+  const ownFetch = retryingResetOnce(fetch, deps.runtime.freshConnection ?? {});
   const registry = new Registry(config.discovery.static.endpoints, profiles, {
     clock,
     breakerFailureThreshold: config.proxy.circuit_breaker.failure_threshold,
@@ -114,7 +122,7 @@ export function createState(deps: ServiceDeps): ServiceState {
   const modelDiscovery = config.discovery.model_discovery;
   const discovery = new ModelDiscovery({
     registry,
-    fetch,
+    fetch: ownFetch,
     clock,
     logger,
     enabled: modelDiscovery.enabled,
@@ -128,8 +136,7 @@ export function createState(deps: ServiceDeps): ServiceState {
     registry,
     profiles,
     initialDelayMs: config.discovery.health_check.initial_delay,
-    fetch,
-    freshConnection: deps.runtime.freshConnection,
+    fetch: ownFetch,
     clock,
     logger,
     random: deps.random,
@@ -139,7 +146,7 @@ export function createState(deps: ServiceDeps): ServiceState {
   });
   const wake = new WakeCoordinator({
     registry,
-    fetch,
+    fetch: ownFetch,
     clock,
     logger,
     probeNow: (name) => health.checkNow(name),
@@ -150,7 +157,7 @@ export function createState(deps: ServiceDeps): ServiceState {
   const engineMetrics = new EngineMetricsReader({
     registry,
     loads: engineLoads,
-    fetch,
+    fetch: ownFetch,
     clock,
     logger,
     settings: config.engine_metrics,
@@ -239,13 +246,14 @@ export function createState(deps: ServiceDeps): ServiceState {
     registry,
     settings: config.discovery.registration,
     logger,
-    fetch,
+    fetch: ownFetch,
     store: deps.registrationStore,
     shared: cluster?.nodes,
   });
   return {
     clock,
     fetch,
+    ownFetch,
     canConnect: deps.canConnect ?? canConnect,
     logger,
     registry,
