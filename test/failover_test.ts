@@ -16,7 +16,7 @@ import {
   type FakeLmdeployOptions,
   startFakeLmdeploy,
 } from "./fakes/lmdeploy.ts";
-import { startRawServer } from "./fakes/raw_server.ts";
+import { type RawServer, startRawServer } from "./fakes/raw_server.ts";
 import { whileCollectingGarbage } from "./_gc.ts";
 
 const SLOW_PROBES = "        check_interval: 1h\n";
@@ -61,6 +61,44 @@ function within<T>(ms: number, answer: Promise<T>): Promise<T> {
   return Promise.race([answer, late]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * olla-ts with one endpoint, "stale", on a raw server whose connections each serve one
+ * request and drop the next (the keep-alive race); `probes` sets its probe interval.
+ */
+async function withStaleBackend(
+  probes: string,
+  run: (olla: TestOlla, stale: RawServer) => Promise<void>,
+): Promise<void> {
+  const stale = await startRawServer("stale-keepalive");
+  const olla = await startOlla(configYaml([
+    `      - name: stale\n        url: ${stale.url}\n        type: lmdeploy\n${probes}`,
+  ]));
+  try {
+    await run(olla, stale);
+  } finally {
+    await olla.close();
+    await stale.close();
+  }
+}
+
+/** `count` concurrent chats: each opens a connection, stale once idle on that server. */
+async function openConnections(olla: TestOlla, count: number): Promise<void> {
+  const answers = await Promise.all(Array.from({ length: count }, () => chat(olla)));
+  for (const response of answers) {
+    assert.equal(response.status, 200);
+    await response.body?.cancel();
+  }
+}
+
+/** `count` chats one after another, each answered in full. */
+async function chatsServedFresh(olla: TestOlla, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const response = await chat(olla);
+    assert.equal(response.status, 200, `request ${i}`);
+    assert.equal((await response.json()).choices[0].message.content, "fresh");
+  }
+}
+
 describe("failover before the answer starts", () => {
   test("a refused connection fails over with no client-visible error and marks the endpoint offline", async () => {
     await withFleet(2, {}, async (olla, [first, second]) => {
@@ -80,63 +118,32 @@ describe("failover before the answer starts", () => {
   });
 
   test("a stale keep-alive connection the backend closed is retried on a fresh one", async () => {
-    const stale = await startRawServer("stale-keepalive");
-    const olla = await startOlla(configYaml([quietEndpoint("stale", stale.url)]));
-    try {
-      for (let i = 0; i < 6; i++) {
-        const response = await chat(olla);
-        assert.equal(response.status, 200, `request ${i}`);
-        assert.equal((await response.json()).choices[0].message.content, "fresh");
-      }
+    await withStaleBackend(SLOW_PROBES, async (olla, stale) => {
+      await chatsServedFresh(olla, 6);
       assert.ok(stale.resets >= 1, `the race was reproduced (${stale.resets} resets)`);
       assert.notEqual(olla.service.registry.get("stale")?.status, "offline");
-    } finally {
-      await olla.close();
-      await stale.close();
-    }
+    });
   });
 
   test("several stale keep-alive connections in the pool are each passed over for a fresh one", async () => {
-    const stale = await startRawServer("stale-keepalive");
-    const olla = await startOlla(configYaml([quietEndpoint("stale", stale.url)]));
-    try {
-      // Concurrent requests open one connection each; every one of them is stale once idle.
-      const opening = await Promise.all(Array.from({ length: 6 }, () => chat(olla)));
-      for (const response of opening) {
-        assert.equal(response.status, 200);
-        await response.body?.cancel();
-      }
-      for (let i = 0; i < 6; i++) {
-        const response = await chat(olla);
-        assert.equal(response.status, 200, `request ${i}`);
-        assert.equal((await response.json()).choices[0].message.content, "fresh");
-      }
+    await withStaleBackend(SLOW_PROBES, async (olla, stale) => {
+      await openConnections(olla, 6);
+      await chatsServedFresh(olla, 6);
       assert.ok(stale.resets >= 2, `several stale connections were met (${stale.resets} resets)`);
       assert.notEqual(olla.service.registry.get("stale")?.status, "offline");
-    } finally {
-      await olla.close();
-      await stale.close();
-    }
+    });
   });
 
   test("health probes that meet several stale pooled connections keep the endpoint healthy", async () => {
-    const stale = await startRawServer("stale-keepalive");
-    const olla = await startOlla(configYaml([
-      `      - name: stale\n        url: ${stale.url}\n        type: lmdeploy\n        check_interval: 100ms\n`,
-    ]));
-    try {
-      const opening = await Promise.all(Array.from({ length: 6 }, () => chat(olla)));
-      for (const response of opening) await response.body?.cancel();
+    await withStaleBackend("        check_interval: 100ms\n", async (olla, stale) => {
+      await openConnections(olla, 6);
       const resetsBefore = stale.resets;
       await until(() => stale.resets >= resetsBefore + 4, 5_000);
       const changes = olla.logs.filter((log) =>
         log.msg === "endpoint status changed" && log.endpoint === "stale"
       );
       assert.deepEqual(changes.map((log) => log.to), ["healthy"], "never left healthy");
-    } finally {
-      await olla.close();
-      await stale.close();
-    }
+    });
   });
 
   for (
@@ -194,7 +201,7 @@ describe("failover before the answer starts", () => {
     }
   });
 
-  test("a stale connection on one endpoint fails over to another when the retry fails too", async () => {
+  test("a 502 from one endpoint fails over to another", async () => {
     await withFleet(2, {}, async (olla, [first]) => {
       first.fault = "status:502";
       const response = await chat(olla);
