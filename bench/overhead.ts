@@ -13,13 +13,14 @@
  * `--no-access-log` turns the access log off.
  *
  * `--stream` answers every request with a 100-frame SSE stream and reports the cost per
- * frame: olla-ts's stream stage and usage observer, without sockets.
+ * frame: olla-ts's stream stage and usage observer, without sockets; `--frames=N` sets the
+ * frame count (a few frames show what a stream costs per request beyond a whole answer).
  *
  * `--anthropic` sends Anthropic Messages requests to `/olla/anthropic/v1/messages` in front
  * of an engine without the Messages API, so every request and (with `--stream`) every
  * frame is translated: the translator's cost beside the passthrough's.
  *
- * `deno run -A bench/overhead.ts [requests] [--no-access-log] [--stream] [--anthropic]` or
+ * `deno run -A bench/overhead.ts [requests] [--no-access-log] [--stream] [--frames=N] [--anthropic]` or
  * `bun bench/overhead.ts ...`;
  * prints one JSON line.
  */
@@ -43,7 +44,8 @@ import { createService } from "../lib/startup/service.ts";
 const REQUESTS = Number(args.find((arg) => /^\d+$/.test(arg)) ?? 100_000);
 const ACCESS_LOG = !args.includes("--no-access-log");
 /** With `--stream`, each answer is an SSE stream of this many frames (`us_per_frame`). */
-const FRAMES = args.includes("--stream") ? 100 : 0;
+const FRAMES_ARG = args.find((arg) => arg.startsWith("--frames="));
+const FRAMES = FRAMES_ARG ? Number(FRAMES_ARG.slice(9)) : args.includes("--stream") ? 100 : 0;
 /** With `--anthropic`, requests are Anthropic Messages, translated for an SGLang endpoint. */
 const ANTHROPIC = args.includes("--anthropic");
 const encoder = new TextEncoder();
