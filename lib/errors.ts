@@ -34,6 +34,20 @@ export interface OllaErrorOptions {
   cause?: unknown;
 }
 
+/** Longest client-supplied value a message quotes whole. */
+const QUOTED_CHARACTERS = 128;
+
+/**
+ * A client-supplied value as a message quotes it: in quotes, cut after 128 characters
+ * with its length said, so a request naming a megabyte-long model does not get a
+ * megabyte-long answer (twice: the envelope carries the message twice) and access line.
+ */
+export function quoted(value: string): string {
+  return value.length <= QUOTED_CHARACTERS
+    ? `'${value}'`
+    : `'${value.slice(0, QUOTED_CHARACTERS)}...' (${value.length} characters)`;
+}
+
 /** An error olla-ts answers itself with a given HTTP status. */
 export class OllaError extends Error {
   readonly status: number;

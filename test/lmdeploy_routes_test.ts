@@ -427,6 +427,22 @@ describe("/olla/lmdeploy/ routes", () => {
       assert.equal(response.headers.get("x-olla-routing-reason"), "model_not_found");
       assert.ok(response.headers.get("x-olla-request-id"));
     });
+    test("an unknown model of megabytes is quoted cut short, in the answer and the access line", async () => {
+      const model = `${MODEL_A}-${"x".repeat(2_000_000)}`;
+      const response = await post(olla, "/olla/lmdeploy/v1/chat/completions", { model });
+      assert.equal(response.status, 404);
+      const body = await response.json();
+      assert.equal(body.error.code, "model_not_found");
+      assert.ok(
+        body.message.startsWith(
+          `The model '${model.slice(0, 128)}...' (${model.length} characters)`,
+        ),
+        body.message.slice(0, 200),
+      );
+      assert.ok(body.message.length < 500, `message of ${body.message.length} characters`);
+      const line = olla.rawLogs.findLast((text) => text.includes(body.message.slice(0, 60)));
+      assert.ok(line && line.length < 2_000, `access line of ${line?.length} characters`);
+    });
   });
 
   describe("header hygiene", () => {

@@ -9,7 +9,7 @@
  * @module
  */
 import type { Selection } from "./candidates.ts";
-import { OllaError } from "../errors.ts";
+import { OllaError, quoted } from "../errors.ts";
 import { nearestNames } from "../suggest.ts";
 import type { EndpointView } from "../registry/endpoint.ts";
 
@@ -46,7 +46,7 @@ export function explainUnavailable(input: UnavailableInput): OllaError {
       (input.modelListPath ? ` (GET ${input.modelListPath} lists the models served)` : "");
     return new OllaError(
       404,
-      `The model '${model}' is not served by any ${scopeLabel} endpoint${hint}`,
+      `The model ${quoted(model)} is not served by any ${scopeLabel} endpoint${hint}`,
       {
         code: "model_not_found",
         fault: "client",

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { OllaError } from "../../errors.ts";
+import { OllaError, quoted } from "../../errors.ts";
 import { type ModelCard, openAiModel } from "../../profiles/model_lists.ts";
 import type { EndpointView } from "../../registry/endpoint.ts";
 import { isLive, isRoutable, isWakeable } from "../../registry/endpoint_state.ts";
@@ -105,7 +105,7 @@ export function retrievedModel(
   const nearest = nearestNames(id, cards.map((candidate) => candidate.id));
   throw new OllaError(
     404,
-    `The model '${id}' is not served here${
+    `The model ${quoted(id)} is not served here${
       nearest.length > 0 ? `; did you mean ${nearest.map((name) => `'${name}'`).join(" or ")}?` : ""
     } (GET ${listPath} lists the models served)`,
     { code: "model_not_found", fault: "client", param: "model" },

@@ -7,7 +7,7 @@
  * @module
  */
 import { type Context, Hono } from "hono";
-import { OllaError } from "../../errors.ts";
+import { OllaError, quoted } from "../../errors.ts";
 import type { Registry } from "../../registry/registry.ts";
 import type { AppEnv } from "../app_env.ts";
 import { splitTarget } from "../request_target.ts";
@@ -65,7 +65,7 @@ function getModel(deps: ModelRouteDeps) {
     params.set("include_unavailable", "true");
     const entry = filterCatalog(catalog(deps.registry), params).find((item) => item.id === id);
     if (!entry) {
-      throw new OllaError(404, `The model '${id}' is not served by any endpoint`, {
+      throw new OllaError(404, `The model ${quoted(id)} is not served by any endpoint`, {
         code: "model_not_found",
         fault: "client",
         param: "model",
