@@ -10,7 +10,7 @@ import {
   type StreamOutcome,
   teeBody,
 } from "../lib/proxy/stream_stage.ts";
-import { sseUsageObserver } from "../lib/proxy/usage.ts";
+import { MAX_EVENT_CHARS, sseUsageObserver } from "../lib/proxy/usage.ts";
 
 const encode = (text: string) => new TextEncoder().encode(text);
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -334,6 +334,36 @@ describe("sseUsageObserver()", () => {
       assert.equal(summary.promptTokens, 9, `split ${split}`);
       assert.equal(summary.completionTokens, 3, `split ${split}`);
       assert.equal(summary.finishReason, "end_turn", `split ${split}`);
+    }
+  });
+
+  test("skips an event longer than MAX_EVENT_CHARS to its end, holding none of it, and reads on", () => {
+    const content = (text: string) =>
+      `data: {"choices": [{"index": 0, "delta": {"content": "${text}"}}]}`;
+    const usage = 'data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2}}';
+    for (const newline of ["\n", "\r\n"]) {
+      const end = newline + newline;
+      const huge = content("x".repeat(MAX_EVENT_CHARS + 10));
+      // The huge event's end is split between two chunks, as a read may split it.
+      const cut = huge.length + end.length - 1;
+      const stream = `${content("Hi")}${end}${huge}${end}${usage}${end}data: [DONE]${end}`;
+      const start = content("Hi").length + end.length;
+      const observer = sseUsageObserver();
+      for (
+        const piece of [
+          stream.slice(0, start + 65_536),
+          stream.slice(start + 65_536, start + cut),
+          stream.slice(start + cut),
+        ]
+      ) {
+        for (let i = 0; i < piece.length; i += 65_536) {
+          observer.push(encode(piece.slice(i, i + 65_536)), 1_000);
+        }
+      }
+      const summary = observer.finish();
+      assert.equal(summary.contentEvents, 1, "the huge event is not read");
+      assert.equal(summary.promptTokens, 7, JSON.stringify(newline));
+      assert.equal(summary.completionTokens, 2);
     }
   });
 

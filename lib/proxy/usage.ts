@@ -113,6 +113,13 @@ function dataOf(event: string): string {
 /** An SSE observer reads its chunks once this many are held, or this many bytes. */
 const HOLD_CHUNKS = 16;
 const HOLD_BYTES = 8 * 1024;
+/**
+ * The longest event the observer keeps while waiting for its end. Usage, finish reasons and
+ * errors come in events of a few hundred bytes; a longer one (or a body that never ends an
+ * event: a misbehaving backend, a body that is not SSE) is skipped to its end instead of
+ * held, so the stage never buffers a stream it passes on.
+ */
+export const MAX_EVENT_CHARS = 1024 * 1024;
 
 /** An observer for an SSE stream. */
 export function sseUsageObserver(): UsageObserver {
@@ -125,6 +132,8 @@ export function sseUsageObserver(): UsageObserver {
   let usageEvent: string | undefined;
   let finishEvent: string | undefined;
   let lastEvent: string | undefined;
+  /** Inside an event longer than MAX_EVENT_CHARS: its text is dropped up to its end. */
+  let skipping = false;
 
   /** The event in `text[start, end)`; most are one `data:` line, read without splitting. */
   const onEvent = (text: string, start: number, end: number, now: number) => {
@@ -153,19 +162,32 @@ export function sseUsageObserver(): UsageObserver {
   const scan = (chunk: Uint8Array, now: number) => {
     // Events are read in place; only an unfinished one is kept for the next chunk.
     let text = decoder.decode(chunk, { stream: true });
+    // The kept text holds no boundary: the search starts where one could straddle the join
+    // (its last character may be a "\r" or "\n" that pairs with the first new one).
+    let searchFrom = 0;
     if (pending !== "") {
+      searchFrom = Math.max(0, pending.length - 2);
       text = pending + text;
       pending = "";
     }
     if (text.includes("\r")) text = text.replaceAll("\r\n", "\n");
     let start = 0;
-    let boundary = text.indexOf("\n\n");
+    let boundary = text.indexOf("\n\n", searchFrom);
     while (boundary !== -1) {
-      onEvent(text, start, boundary, now);
+      if (skipping) skipping = false;
+      else onEvent(text, start, boundary, now);
       start = boundary + 2;
       boundary = text.indexOf("\n\n", start);
     }
-    if (start < text.length) pending = start === 0 ? text : text.slice(start);
+    if (start === text.length) return;
+    if (skipping || text.length - start > MAX_EVENT_CHARS) {
+      // The last two characters are kept: they may begin the boundary (a "\n", or the
+      // "\n\r" a split CRLF one leaves).
+      skipping = true;
+      pending = text.slice(-2);
+      return;
+    }
+    pending = start === 0 ? text : text.slice(start);
   };
 
   // Chunks are held (the stage never reuses a chunk's memory) and read a batch at a
