@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { MAX_EVENT_CHARS } from "../lib/proxy/usage.ts";
 import { anthropicErrorBody, anthropicErrorType } from "../lib/translate/anthropic_errors.ts";
 import { toOpenAiChat } from "../lib/translate/anthropic_request.ts";
 import { toAnthropicMessage } from "../lib/translate/anthropic_response.ts";
@@ -475,6 +476,25 @@ describe("stream: OpenAI chunks -> Anthropic events, one chunk at a time", () =>
       "content_block_stop",
       "error",
     ]);
+  });
+
+  test("an event that grows past MAX_EVENT_CHARS unended is an error event, not held", () => {
+    const translator = new AnthropicStreamTranslator(context);
+    translator.push(chunk({ content: "a" }));
+    const piece = encode(`data: {"choices":[{"index":0,"delta":{"content":"${"x".repeat(65_536)}`);
+    const tail = encode("x".repeat(65_536));
+    let out: Uint8Array | undefined = translator.push(piece);
+    for (
+      let sent = piece.length;
+      out === undefined && sent <= MAX_EVENT_CHARS;
+      sent += tail.length
+    ) {
+      out = translator.push(tail);
+    }
+    const failed = events(out);
+    assert.deepEqual(failed.map(([type]) => type), ["content_block_stop", "error"]);
+    assert.match(String((failed[1][1].error as Json).message), /longer than 1048576 characters/);
+    assert.equal(translator.push(tail), undefined, "nothing after the error");
   });
 
   test("without the engine's usage, output tokens are estimated from the text", () => {

@@ -23,7 +23,7 @@ import {
   anthropicUsage,
   stopReason,
 } from "./anthropic_response.ts";
-import type { UsageSummary } from "../proxy/usage.ts";
+import { MAX_EVENT_CHARS, type UsageSummary } from "../proxy/usage.ts";
 
 type Json = Record<string, unknown>;
 
@@ -87,6 +87,14 @@ export class AnthropicStreamTranslator {
       this.#onEvent(this.#buffer.slice(0, boundary));
       this.#buffer = this.#buffer.slice(boundary + 2);
       boundary = this.#buffer.indexOf("\n\n");
+    }
+    if (this.#buffer.length > MAX_EVENT_CHARS && !this.#ended) {
+      // An event is translated whole, so one that never ends would be held whole: the
+      // client gets an error event instead.
+      this.#buffer = "";
+      this.#error(
+        `The backend sent an event longer than ${MAX_EVENT_CHARS} characters, which olla-ts does not translate`,
+      );
     }
     return this.#flush();
   }
