@@ -107,6 +107,31 @@ describe("/internal/events", () => {
   });
 });
 
+describe("/internal/events, a client that stops reading", () => {
+  test("is cut off once a megabyte waits for it, and leaves no listener behind", async () => {
+    const a = await startFakeLmdeploy();
+    const olla = await startOlla(configYaml([endpointYaml("gpu-a", a.url)]));
+    try {
+      const feed = olla.service.telemetry.events;
+      const before = feed.listeners;
+      // In process, with nobody reading the body: everything sent waits in its queue.
+      const response = await olla.service.fetch(
+        new Request("http://127.0.0.1/internal/events", { headers: { host: "127.0.0.1" } }),
+        { remoteAddr: "127.0.0.1" },
+      );
+      assert.equal(response.status, 200);
+      assert.equal(feed.listeners, before + 1);
+      const detail = "x".repeat(1_000);
+      for (let i = 0; i < 1_100; i++) feed.push("operator", detail, "gpu-a");
+      assert.equal(feed.listeners, before, "unsubscribed");
+      await assert.rejects(response.text(), "the stream ended with an error");
+    } finally {
+      await olla.close();
+      await a.close();
+    }
+  });
+});
+
 describe("lib/server/ui_assets.ts", () => {
   test("is exactly what ui/ renders to (run `deno task ui:assets` after changing ui/)", async () => {
     const dir = new URL("../ui/", import.meta.url);

@@ -43,6 +43,13 @@ export const PAGE_HEADERS: Readonly<Record<string, string>> = {
 };
 
 const HEARTBEAT_MS = 15_000;
+/**
+ * Bytes queued for an events client that has stopped reading (a laptop asleep with the page
+ * open keeps its connection for hours) before its stream is ended: the events would
+ * otherwise pile up in memory for as long as the connection lasts. A page that comes back
+ * reconnects and resumes from the last event it saw.
+ */
+const MAX_QUEUED_EVENT_BYTES = 1024 * 1024;
 const IP_LITERAL_REGEXP = /^(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:.]*)$/i;
 
 /** The `Host` header's name: port and IPv6 brackets removed, lower case. */
@@ -98,6 +105,11 @@ function eventStream(c: Context<AppEnv>, feed: EventFeed): Response {
     start(controller) {
       const send = (text: string) => {
         try {
+          if ((controller.desiredSize ?? 0) < -MAX_QUEUED_EVENT_BYTES) {
+            stop();
+            controller.error(new Error("the events client stopped reading"));
+            return;
+          }
           controller.enqueue(encoder.encode(text));
         } catch {
           stop();
@@ -124,7 +136,7 @@ function eventStream(c: Context<AppEnv>, feed: EventFeed): Response {
     cancel() {
       stop();
     },
-  });
+  }, new ByteLengthQueuingStrategy({ highWaterMark: 0 }));
   return new Response(body, {
     headers: {
       "content-type": "text/event-stream",
