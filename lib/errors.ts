@@ -48,6 +48,15 @@ export function quoted(value: string): string {
     : `'${value.slice(0, QUOTED_CHARACTERS)}...' (${value.length} characters)`;
 }
 
+/**
+ * A client-supplied value (a path) as a message or log line shows it unquoted: cut after
+ * `max` characters with its length said. Request targets may be megabytes long where the
+ * header limit allows it.
+ */
+export function clipped(value: string, max = QUOTED_CHARACTERS): string {
+  return value.length <= max ? value : `${value.slice(0, max)}... (${value.length} characters)`;
+}
+
 /** An error olla-ts answers itself with a given HTTP status. */
 export class OllaError extends Error {
   readonly status: number;

@@ -12,6 +12,7 @@ import {
   startOlla,
   startOllaWithFakes,
   type TestOlla,
+  until,
 } from "./_harness.ts";
 import { IS_BUN } from "./_olla_process.ts";
 import { rawGet, rawRequest } from "./_raw_http.ts";
@@ -442,6 +443,26 @@ describe("/olla/lmdeploy/ routes", () => {
       assert.ok(body.message.length < 500, `message of ${body.message.length} characters`);
       const line = olla.rawLogs.findLast((text) => text.includes(body.message.slice(0, 60)));
       assert.ok(line && line.length < 2_000, `access line of ${line?.length} characters`);
+    });
+  });
+
+  describe("paths of a megabyte", () => {
+    test("are clipped in the 404 and the access line", async () => {
+      const long = "a".repeat(1_000_000);
+      for (const path of [`/v9/${long}`, `/olla/${long}/v1/models`, `/olla/openai/${long}`]) {
+        // In process: no runtime header limit stands in the way.
+        const response = await olla.service.fetch(new Request(`http://127.0.0.1${path}`), {
+          remoteAddr: "127.0.0.1",
+        });
+        assert.equal(response.status, 404, path.slice(0, 20));
+        const body = await response.json();
+        assert.match(body.message, /\.\.\. \(\d+ characters\)/);
+        assert.ok(body.message.length < 1_000, `message of ${body.message.length} characters`);
+        const id = response.headers.get("x-olla-request-id")!;
+        await until(() => olla.rawLogs.some((text) => text.includes(id)));
+        const line = olla.rawLogs.findLast((text) => text.includes(id))!;
+        assert.ok(line.length < 5_000, `access line of ${line.length} characters`);
+      }
     });
   });
 

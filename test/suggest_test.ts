@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { quoted } from "../lib/errors.ts";
+import { clipped, quoted } from "../lib/errors.ts";
 import { nearestKey, nearestNames } from "../lib/suggest.ts";
 
 const MODELS = ["internlm/internlm2_5-7b-chat", "Qwen/Qwen2.5-7B-Instruct", "llama3"];
@@ -29,10 +29,16 @@ describe("suggestions", () => {
   });
 });
 
-describe("quoted()", () => {
+describe("quoted() and clipped()", () => {
   test("quotes a value whole up to 128 characters, else cut with its length", () => {
     assert.equal(quoted("llama3"), "'llama3'");
     assert.equal(quoted("a".repeat(128)), `'${"a".repeat(128)}'`);
     assert.equal(quoted("a".repeat(129)), `'${"a".repeat(128)}...' (129 characters)`);
+  });
+
+  test("clipped() cuts unquoted, after 128 characters or the limit given", () => {
+    assert.equal(clipped("/v1/models"), "/v1/models");
+    assert.equal(clipped("/".repeat(129)), `${"/".repeat(128)}... (129 characters)`);
+    assert.equal(clipped("abcdef", 3), "abc... (6 characters)");
   });
 });

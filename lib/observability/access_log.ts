@@ -6,9 +6,13 @@
  *
  * @module
  */
+import { clipped } from "../errors.ts";
 import type { Logger, LogLevel } from "../log.ts";
 import type { RequestRecord } from "../proxy/request_record.ts";
 import { NAME } from "../version.ts";
+
+/** The longest path and query an access line shows whole (real ones are far shorter). */
+const MAX_LOGGED_PATH = 2048;
 
 const KEYS = [
   "service",
@@ -81,7 +85,7 @@ export function logAccess(
     record.clientIp,
     record.keyName,
     record.method,
-    record.safePath,
+    clipped(record.safePath, MAX_LOGGED_PATH),
     record.route,
     record.model === undefined
       ? undefined

@@ -23,7 +23,7 @@ import { providerRoutes } from "./routes/provider.ts";
 import { type UiRouteDeps, uiRoutes } from "./routes/ui.ts";
 import { unifiedRoutes } from "./routes/unified.ts";
 import type { Config } from "../config/schema.ts";
-import { errorResponse, OllaError } from "../errors.ts";
+import { clipped, errorResponse, OllaError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { OLLA } from "../proxy/olla_headers.ts";
 
@@ -87,7 +87,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.notFound((c) => {
     const path = splitTarget(c.req.url).path;
     return errorResponse(
-      new OllaError(404, `No route for ${c.req.method} ${path}${rootHint(path)}`, {
+      new OllaError(404, `No route for ${c.req.method} ${clipped(path)}${rootHint(path)}`, {
         code: "route_not_found",
         fault: "client",
       }),

@@ -13,7 +13,7 @@ import { methodNotAllowed, refusal, routingMethod, subPath } from "./route_check
 import type { AppEnv, RouteLabel } from "../app_env.ts";
 import type { RateGate } from "../rate_gate.ts";
 import { splitTarget } from "../request_target.ts";
-import { OllaError } from "../../errors.ts";
+import { clipped, OllaError } from "../../errors.ts";
 import { renderModelList } from "../../profiles/model_lists.ts";
 import { findRule, type Profile, type ProfileSet, type RouteRule } from "../../profiles/profile.ts";
 import type { Dispatcher, DispatchRequest } from "../../proxy/dispatch.ts";
@@ -119,7 +119,8 @@ function providerHandler(deps: ProviderRouteDeps) {
           configured.map((name) => `/olla/${name}/`).join(", ")
         } and /olla/openai/`
         : "; no endpoints are configured";
-      throw new OllaError(404, `Unknown provider "${prefix}" in /olla/${prefix}/${known}`, {
+      const shown = clipped(prefix);
+      throw new OllaError(404, `Unknown provider "${shown}" in /olla/${shown}/${known}`, {
         code: "provider_not_found",
         fault: "client",
       });

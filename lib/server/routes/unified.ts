@@ -16,7 +16,7 @@ import { forwardingOf, type ProviderRouteDeps } from "./provider.ts";
 import { methodNotAllowed, pathAfter, refusal, routingMethod } from "./route_checks.ts";
 import type { AppEnv } from "../app_env.ts";
 import { splitTarget } from "../request_target.ts";
-import { OllaError } from "../../errors.ts";
+import { clipped, OllaError } from "../../errors.ts";
 import { openAiModel } from "../../profiles/model_lists.ts";
 import { findRule, type Profile, type RouteRule } from "../../profiles/profile.ts";
 import type { EndpointView } from "../../registry/endpoint.ts";
@@ -95,7 +95,7 @@ function unifiedHandler(deps: ProviderRouteDeps) {
     if (serving.size === 0) {
       if (wrongMethod) throw methodNotAllowed(wrongMethod.methods, c.req.method);
       if (refusals.length > 0) throw refusal(refusals[0].rule);
-      throw new OllaError(404, `No OpenAI-compatible backend serves /${path}`, {
+      throw new OllaError(404, `No OpenAI-compatible backend serves /${clipped(path)}`, {
         code: "route_not_found",
         fault: "client",
       });
