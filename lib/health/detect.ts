@@ -15,6 +15,7 @@ import type { Profile, ProfileSet } from "../profiles/profile.ts";
 import type { EndpointView } from "../registry/endpoint.ts";
 import { endpointUrl } from "../upstream/endpoint_url.ts";
 import { describeFetchError, isConnectionError } from "../upstream/fetch_errors.ts";
+import { boundedText } from "../upstream/bounded_text.ts";
 import { fetchWithin } from "../upstream/timed_fetch.ts";
 
 /** Options for {@linkcode detectProfile}. */
@@ -58,7 +59,7 @@ export async function detectProfile(
         endpointUrl(endpoint, path),
         { headers: [...endpoint.outboundHeaders] as [string, string][] },
         async (response) => {
-          if (response.ok) return await response.text();
+          if (response.ok) return await boundedText(response, path);
           await response.body?.cancel();
           return "";
         },

@@ -14,6 +14,7 @@ import { isReachable } from "../registry/endpoint_state.ts";
 import type { Registry } from "../registry/registry.ts";
 import { endpointUrl } from "../upstream/endpoint_url.ts";
 import { describeFetchError } from "../upstream/fetch_errors.ts";
+import { boundedText } from "../upstream/bounded_text.ts";
 import { fetchWithin } from "../upstream/timed_fetch.ts";
 
 /** Fetches and parses one endpoint's model list within `timeoutMs`. */
@@ -30,8 +31,11 @@ export async function fetchModels(
     url,
     { headers: [...endpoint.outboundHeaders] as [string, string][] },
     async (response) => {
-      const text = await response.text();
-      if (!response.ok) throw new Error(`model list answered ${response.status}`);
+      if (!response.ok) {
+        await response.body?.cancel();
+        throw new Error(`model list answered ${response.status}`);
+      }
+      const text = await boundedText(response, "the model list");
       return text;
     },
   );

@@ -21,6 +21,7 @@ import type { EngineLoads } from "../registry/engine_loads.ts";
 import type { Registry } from "../registry/registry.ts";
 import { endpointUrl } from "../upstream/endpoint_url.ts";
 import { describeFetchError } from "../upstream/fetch_errors.ts";
+import { boundedText } from "../upstream/bounded_text.ts";
 import { fetchWithin } from "../upstream/timed_fetch.ts";
 
 /** How long before an engine that answered 404 for its metrics is asked again. */
@@ -123,7 +124,7 @@ export class EngineMetricsReader {
             notServed = response.status === 404;
             throw new Error(`${names.path} answered ${response.status}`);
           }
-          return await response.text();
+          return await boundedText(response, names.path);
         },
       );
       const series = readSeries(text, wanted);

@@ -13,7 +13,11 @@ import type { EndpointStatus } from "../registry/endpoint_state.ts";
 import { endpointUrl } from "../upstream/endpoint_url.ts";
 import { describeFetchError, isConnectionError } from "../upstream/fetch_errors.ts";
 import { parseRetryAfter } from "../upstream/retry_after.ts";
+import { boundedText } from "../upstream/bounded_text.ts";
 import { fetchWithin } from "../upstream/timed_fetch.ts";
+
+/** How much of a health answer is read. */
+const HEALTH_ANSWER_BYTES = 64 * 1024;
 
 /** The health answer as far as classification needs it. */
 export interface HealthAnswer {
@@ -183,7 +187,11 @@ function timedGet(
     async (response) => ({
       status: response.status,
       location: response.headers.get("location") ?? undefined,
-      body: await response.text(),
+      // Only a health answer's start is read: its status code and a short JSON decide.
+      body: await boundedText(response, "the health answer", {
+        maxBytes: HEALTH_ANSWER_BYTES,
+        truncate: true,
+      }),
       retryAfter: response.headers.get("retry-after"),
     }),
   );
