@@ -44,8 +44,13 @@ import { createService } from "../lib/startup/service.ts";
 const REQUESTS = Number(args.find((arg) => /^\d+$/.test(arg)) ?? 100_000);
 const ACCESS_LOG = !args.includes("--no-access-log");
 /** With `--stream`, each answer is an SSE stream of this many frames (`us_per_frame`). */
-const FRAMES_ARG = args.find((arg) => arg.startsWith("--frames="));
-const FRAMES = FRAMES_ARG ? Number(FRAMES_ARG.slice(9)) : args.includes("--stream") ? 100 : 0;
+const FRAMES_FLAG = "--frames=";
+const FRAMES_ARG = args.find((arg) => arg.startsWith(FRAMES_FLAG));
+const FRAMES = FRAMES_ARG
+  ? Number(FRAMES_ARG.slice(FRAMES_FLAG.length))
+  : args.includes("--stream")
+  ? 100
+  : 0;
 /** With `--anthropic`, requests are Anthropic Messages, translated for an SGLang endpoint. */
 const ANTHROPIC = args.includes("--anthropic");
 const encoder = new TextEncoder();

@@ -35,8 +35,7 @@ export async function fetchModels(
         await response.body?.cancel();
         throw new Error(`model list answered ${response.status}`);
       }
-      const text = await boundedText(response, "the model list");
-      return text;
+      return await boundedText(response, "the model list");
     },
   );
   let body: unknown;
