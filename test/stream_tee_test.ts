@@ -367,6 +367,71 @@ describe("sseUsageObserver()", () => {
     }
   });
 
+  test("a stream of tool calls only: first-token time at the call's name, content counted", () => {
+    const call = (fn: Record<string, string>, extra = "") =>
+      `data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0${extra},"function":${
+        JSON.stringify(fn)
+      }}]},"finish_reason":null}]}`;
+    const stream = [
+      'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}',
+      call({ name: "get_weather", arguments: "" }, ',"id":"call_1","type":"function"'),
+      call({ arguments: '{"city":' }),
+      call({ arguments: '"Paris"}' }),
+      'data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}',
+      "data: [DONE]",
+      "",
+    ].join("\n\n");
+    const observer = sseUsageObserver();
+    stream.split("\n\n").forEach((event, i) => observer.push(encode(`${event}\n\n`), 1_000 + i));
+    const summary = observer.finish();
+    assert.equal(summary.firstTokenAt, 1_001, "the chunk naming the function is the first token");
+    assert.equal(summary.contentEvents, 3);
+    assert.equal(summary.completionTokens, 3);
+    assert.equal(summary.estimated, true);
+    assert.equal(summary.finishReason, "tool_calls");
+  });
+
+  test("reads a Responses API stream: deltas as content, usage from response.completed", () => {
+    const event = (type: string, data: Record<string, unknown>) =>
+      `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}`;
+    const response = (status: string, usage: unknown, text: string) => ({
+      id: "resp_1",
+      object: "response",
+      status,
+      text: { format: { type: "text" } },
+      output: text === "" ? [] : [{
+        type: "message",
+        role: "assistant",
+        content: [{ type: "output_text", text }],
+      }],
+      usage,
+    });
+    const stream = [
+      event("response.created", { response: response("in_progress", null, "") }),
+      event("response.output_item.added", {
+        item: { type: "message", role: "assistant", content: [] },
+      }),
+      event("response.output_text.delta", { item_id: "m", delta: "Bon", logprobs: [] }),
+      event("response.output_text.delta", { item_id: "m", delta: "jour", logprobs: [] }),
+      event("response.output_text.done", { item_id: "m", text: "Bonjour" }),
+      event("response.completed", {
+        response: response("completed", {
+          input_tokens: 14,
+          output_tokens: 2,
+          total_tokens: 16,
+        }, "Bonjour"),
+      }),
+      "",
+    ].join("\n\n");
+    const observer = sseUsageObserver();
+    stream.split("\n\n").forEach((frame, i) => observer.push(encode(`${frame}\n\n`), 1_000 + i));
+    const summary = observer.finish();
+    assert.equal(summary.firstTokenAt, 1_002, "the first text delta is the first token");
+    assert.equal(summary.promptTokens, 14);
+    assert.equal(summary.completionTokens, 2);
+    assert.equal(summary.estimated, false);
+  });
+
   test("notes an error event", () => {
     assert.equal(feed('data: {"error": {"message": "x"}}\n\ndata: [DONE]\n\n').errorEvent, true);
   });

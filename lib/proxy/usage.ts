@@ -12,7 +12,8 @@
  *
  * Anthropic's Messages answers (passed through from engines that serve them) are read
  * the same way: `usage.input_tokens` / `output_tokens`, `message_start`'s usage and the
- * final `message_delta`'s, and `stop_reason`.
+ * final `message_delta`'s, and `stop_reason`; the Responses API's (`/v1/responses`) by its
+ * `delta` events and the usage in `response.completed`.
  *
  * @module
  */
@@ -41,7 +42,15 @@ export interface UsageObserver {
 }
 
 const MAX_JSON_BYTES = 1024 * 1024;
-const CONTENT_REGEXP = /"(?:content|text|reasoning_content|thinking|partial_json)"\s*:\s*"(?!")/;
+/**
+ * An event that carries generated output: text or reasoning (chat completions' `content`
+ * and `reasoning_content`, completions' and /generate's `text`, Anthropic's `text`,
+ * `thinking` and `partial_json`, the Responses API's `delta` strings: text, reasoning and
+ * function-call arguments alike), or a chat completions tool call, whose first chunk
+ * carries the generated function name with empty arguments.
+ */
+const CONTENT_REGEXP =
+  /"(?:content|text|reasoning_content|thinking|partial_json|delta)"\s*:\s*"(?!")|"tool_calls"\s*:\s*\[\s*\{/;
 const USAGE_REGEXP = /"usage"\s*:\s*\{/;
 const FINISH_REGEXP = /"finish_reason"\s*:\s*[{"]/;
 
@@ -70,11 +79,13 @@ function tryParse(text: string | undefined): Record<string, unknown> | undefined
 /** Reads usage, finish reason and `/generate` meta_info from one parsed answer object. */
 function readAnswer(answer: Record<string, unknown> | undefined, into: UsageSummary): void {
   if (!answer) return;
-  // Anthropic's message_start nests its usage in the message.
-  const usage = (answer.usage ?? (answer.message as Record<string, unknown> | undefined)?.usage) as
-    | Counts
-    | null
-    | undefined;
+  // Anthropic's message_start nests its usage in the message, the Responses API's
+  // response.completed in the response.
+  const usage = (answer.usage ?? (answer.message as Record<string, unknown> | undefined)?.usage ??
+    (answer.response as Record<string, unknown> | undefined)?.usage) as
+      | Counts
+      | null
+      | undefined;
   if (usage && typeof usage === "object") {
     into.promptTokens = numberOrUndefined(usage.prompt_tokens) ??
       numberOrUndefined(usage.input_tokens) ?? into.promptTokens;
