@@ -204,6 +204,21 @@ describe("providers", () => {
     }
     assert.equal(engines.get("ollama")!.count("/api/pull"), 0);
     assert.equal(engines.get("llamacpp")!.count("/slots"), 0);
+    // Its usage is read from the stream's last line as it passes.
+    const tokens = async () => {
+      const metrics = await (await fetch(`${olla.url}/internal/metrics`)).text();
+      const value = (type: string) =>
+        Number(
+          metrics.match(
+            new RegExp(
+              `^olla_tokens_total\\{endpoint="ollama",model="${MODEL_OF.ollama}",type="${type}",estimated="false"\\} (\\d+)$`,
+              "m",
+            ),
+          )?.[1] ?? 0,
+        );
+      return { prompt: value("prompt"), completion: value("completion") };
+    };
+    const before = await tokens();
     const ndjson = await post(olla, "/olla/ollama/api/chat", {
       model: MODEL_OF.ollama,
       messages: [],
@@ -212,6 +227,19 @@ describe("providers", () => {
     assert.equal(
       (await readText(ndjson)).trim().split("\n").length,
       3,
+    );
+    let counted = before;
+    for (let i = 0; i < 50 && counted.completion === before.completion; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      counted = await tokens();
+    }
+    assert.deepEqual(
+      {
+        prompt: counted.prompt - before.prompt,
+        completion: counted.completion - before.completion,
+      },
+      { prompt: 4, completion: 2 },
+      "prompt_eval_count and eval_count of the last line",
     );
   });
 

@@ -13,7 +13,10 @@
  * Anthropic's Messages answers (passed through from engines that serve them) are read
  * the same way: `usage.input_tokens` / `output_tokens`, `message_start`'s usage and the
  * final `message_delta`'s, and `stop_reason`; the Responses API's (`/v1/responses`) by its
- * `delta` events and the usage in `response.completed`.
+ * `delta` events and the usage in `response.completed`. Ollama's NDJSON streams are read
+ * line by line the same way as SSE events, and its counts (`prompt_eval_count`,
+ * `eval_count`, `done_reason`) from the last line or the whole answer; llama.cpp's native
+ * `/completion` the same way (`tokens_evaluated`, `tokens_predicted`).
  *
  * @module
  */
@@ -46,11 +49,11 @@ const MAX_JSON_BYTES = 1024 * 1024;
  * An event that carries generated output: text or reasoning (chat completions' `content`
  * and `reasoning_content`, completions' and /generate's `text`, Anthropic's `text`,
  * `thinking` and `partial_json`, the Responses API's `delta` strings: text, reasoning and
- * function-call arguments alike), or a chat completions tool call, whose first chunk
- * carries the generated function name with empty arguments.
+ * function-call arguments alike, Ollama's `response`), or a tool call (chat completions',
+ * Ollama's), whose first chunk carries the generated function name.
  */
 const CONTENT_REGEXP =
-  /"(?:content|text|reasoning_content|thinking|partial_json|delta)"\s*:\s*"(?!")|"tool_calls"\s*:\s*\[\s*\{/;
+  /"(?:content|text|reasoning_content|thinking|partial_json|delta|response)"\s*:\s*"(?!")|"tool_calls"\s*:\s*\[\s*\{/;
 const USAGE_REGEXP = /"usage"\s*:\s*\{/;
 const FINISH_REGEXP = /"finish_reason"\s*:\s*[{"]/;
 
@@ -103,6 +106,12 @@ function readAnswer(answer: Record<string, unknown> | undefined, into: UsageSumm
     into.completionTokens = numberOrUndefined(meta.completion_tokens) ?? into.completionTokens;
     if (typeof meta.finish_reason?.type === "string") into.finishReason = meta.finish_reason.type;
   }
+  // Ollama's and llama.cpp's native answers (the last event of a stream) count at the top level.
+  into.promptTokens = numberOrUndefined(answer.prompt_eval_count) ??
+    numberOrUndefined(answer.tokens_evaluated) ?? into.promptTokens;
+  into.completionTokens = numberOrUndefined(answer.eval_count) ??
+    numberOrUndefined(answer.tokens_predicted) ?? into.completionTokens;
+  if (typeof answer.done_reason === "string") into.finishReason = answer.done_reason;
   const choices = answer.choices as { finish_reason?: unknown }[] | undefined;
   const reason = Array.isArray(choices)
     ? choices.find((choice) => choice?.finish_reason)?.finish_reason
@@ -132,8 +141,43 @@ const HOLD_BYTES = 8 * 1024;
  */
 export const MAX_EVENT_CHARS = 1024 * 1024;
 
+/** How a stream is cut into events and an event's JSON found. */
+interface Framing {
+  /** What ends an event: a blank line in SSE, a newline in NDJSON. */
+  boundary: string;
+  /** The JSON text of the event in `text[start, end)`. */
+  data(text: string, start: number, end: number): string;
+}
+
+const SSE: Framing = {
+  boundary: "\n\n",
+  // Most events are one `data:` line, read without splitting.
+  data: (text, start, end) =>
+    text.startsWith("data:", start) && text.indexOf("\n", start) === end
+      ? text.slice(start + 5, end).trimStart()
+      : dataOf(text.slice(start, end)),
+};
+
+const NDJSON: Framing = {
+  boundary: "\n",
+  data: (text, start, end) => text.slice(start, end).trim(),
+};
+
 /** An observer for an SSE stream. */
 export function sseUsageObserver(): UsageObserver {
+  return eventUsageObserver(SSE);
+}
+
+/**
+ * An observer for an NDJSON stream: Ollama's `/api/chat` and `/api/generate`, whose last
+ * line (`"done": true`) carries `prompt_eval_count`, `eval_count` and `done_reason`.
+ */
+export function ndjsonUsageObserver(): UsageObserver {
+  return eventUsageObserver(NDJSON);
+}
+
+function eventUsageObserver(framing: Framing): UsageObserver {
+  const { boundary: separator } = framing;
   const decoder = new TextDecoder();
   let pending = "";
   let contentEvents = 0;
@@ -146,11 +190,9 @@ export function sseUsageObserver(): UsageObserver {
   /** Inside an event longer than MAX_EVENT_CHARS: its text is dropped up to its end. */
   let skipping = false;
 
-  /** The event in `text[start, end)`; most are one `data:` line, read without splitting. */
+  /** The event in `text[start, end)`. */
   const onEvent = (text: string, start: number, end: number, now: number) => {
-    const data = text.startsWith("data:", start) && text.indexOf("\n", start) === end
-      ? text.slice(start + 5, end).trimStart()
-      : dataOf(text.slice(start, end));
+    const data = framing.data(text, start, end);
     if (data === "" || data === "[DONE]") return;
     lastEvent = data;
     if (data.startsWith('{"error"') || data.startsWith('{"type":"error"')) {
@@ -183,12 +225,12 @@ export function sseUsageObserver(): UsageObserver {
     }
     if (text.includes("\r")) text = text.replaceAll("\r\n", "\n");
     let start = 0;
-    let boundary = text.indexOf("\n\n", searchFrom);
+    let boundary = text.indexOf(separator, searchFrom);
     while (boundary !== -1) {
       if (skipping) skipping = false;
       else onEvent(text, start, boundary, now);
-      start = boundary + 2;
-      boundary = text.indexOf("\n\n", start);
+      start = boundary + separator.length;
+      boundary = text.indexOf(separator, start);
     }
     if (start === text.length) return;
     if (skipping || text.length - start > MAX_EVENT_CHARS) {
@@ -276,13 +318,13 @@ function lastObjectOf(text: string, key: string): Record<string, unknown> | unde
  * Reads usage, finish reason and `/generate` meta_info from a whole JSON answer. They sit
  * at its end (OpenAI, LMDeploy, vLLM and SGLang all write `usage` last), so only the last
  * 4 KiB are decoded and only those small objects parsed; an answer whose end holds no
- * usage is parsed whole.
+ * usage object (Ollama's counts are top-level fields) is parsed whole.
  */
 function readJsonAnswer(bytes: Uint8Array, into: UsageSummary): void {
   const tail = answerDecoder.decode(bytes.subarray(Math.max(0, bytes.length - TAIL_BYTES)));
   const usage = lastObjectOf(tail, "usage");
   const meta = lastObjectOf(tail, "meta_info");
-  if (!usage && !meta && bytes.length > TAIL_BYTES) {
+  if (!usage && !meta) {
     readAnswer(tryParse(answerDecoder.decode(bytes)), into);
     return;
   }
@@ -321,7 +363,7 @@ export function jsonUsageObserver(): UsageObserver {
 /** The observer for an answer of this content type, or none for other bodies. */
 export function observerFor(contentType: string | null): UsageObserver | undefined {
   if (contentType?.startsWith("text/event-stream")) return sseUsageObserver();
-  // NDJSON (Ollama's streams) is not one JSON document; it is passed through unobserved.
+  if (contentType?.startsWith("application/x-ndjson")) return ndjsonUsageObserver();
   if (contentType?.startsWith("application/json")) return jsonUsageObserver();
   return undefined;
 }

@@ -155,12 +155,17 @@ export async function startFakeEngine(kind: EngineKind, models: string[]): Promi
         }
         if (path === "/api/version") return json({ version: "0.9.0" });
         if (path === "/api/chat" || path === "/api/generate") {
+          // Ollama's last line carries the counts, at the top level.
+          const counts = { done_reason: "stop", prompt_eval_count: 4, eval_count: 2 };
           const chunk = (content: string, done: boolean) =>
-            JSON.stringify(
-              path === "/api/chat"
-                ? { model, message: { role: "assistant", content }, done }
-                : { model, response: content, done },
-            );
+            JSON.stringify({
+              model,
+              ...(path === "/api/chat"
+                ? { message: { role: "assistant", content } }
+                : { response: content }),
+              done,
+              ...(done ? counts : {}),
+            });
           if (payload.stream === false) return json(JSON.parse(chunk("Hi from ollama", true)));
           // Ollama streams NDJSON by default.
           return new Response(
