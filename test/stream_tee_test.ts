@@ -268,6 +268,12 @@ describe("sseUsageObserver()", () => {
     }
     return observer.finish();
   };
+  /** Each event a chunk of its own, the i-th arriving at 1_000 + i. */
+  const feedEvents = (events: string[]) => {
+    const observer = sseUsageObserver();
+    events.forEach((event, i) => observer.push(encode(`${event}\n\n`), 1_000 + i));
+    return observer.finish();
+  };
 
   test("reads the include_usage chunk and the finish reason", () => {
     const stream = [
@@ -372,18 +378,14 @@ describe("sseUsageObserver()", () => {
       `data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0${extra},"function":${
         JSON.stringify(fn)
       }}]},"finish_reason":null}]}`;
-    const stream = [
+    const summary = feedEvents([
       'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}',
       call({ name: "get_weather", arguments: "" }, ',"id":"call_1","type":"function"'),
       call({ arguments: '{"city":' }),
       call({ arguments: '"Paris"}' }),
       'data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}',
       "data: [DONE]",
-      "",
-    ].join("\n\n");
-    const observer = sseUsageObserver();
-    stream.split("\n\n").forEach((event, i) => observer.push(encode(`${event}\n\n`), 1_000 + i));
-    const summary = observer.finish();
+    ]);
     assert.equal(summary.firstTokenAt, 1_001, "the chunk naming the function is the first token");
     assert.equal(summary.contentEvents, 3);
     assert.equal(summary.completionTokens, 3);
@@ -406,7 +408,7 @@ describe("sseUsageObserver()", () => {
       }],
       usage,
     });
-    const stream = [
+    const summary = feedEvents([
       event("response.created", { response: response("in_progress", null, "") }),
       event("response.output_item.added", {
         item: { type: "message", role: "assistant", content: [] },
@@ -421,11 +423,7 @@ describe("sseUsageObserver()", () => {
           total_tokens: 16,
         }, "Bonjour"),
       }),
-      "",
-    ].join("\n\n");
-    const observer = sseUsageObserver();
-    stream.split("\n\n").forEach((frame, i) => observer.push(encode(`${frame}\n\n`), 1_000 + i));
-    const summary = observer.finish();
+    ]);
     assert.equal(summary.firstTokenAt, 1_002, "the first text delta is the first token");
     assert.equal(summary.promptTokens, 14);
     assert.equal(summary.completionTokens, 2);
