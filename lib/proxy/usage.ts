@@ -144,13 +144,13 @@ export const MAX_EVENT_CHARS = 1024 * 1024;
 /** How a stream is cut into events and an event's JSON found. */
 interface Framing {
   /** What ends an event: a blank line in SSE, a newline in NDJSON. */
-  boundary: string;
+  separator: string;
   /** The JSON text of the event in `text[start, end)`. */
   data(text: string, start: number, end: number): string;
 }
 
 const SSE: Framing = {
-  boundary: "\n\n",
+  separator: "\n\n",
   // Most events are one `data:` line, read without splitting.
   data: (text, start, end) =>
     text.startsWith("data:", start) && text.indexOf("\n", start) === end
@@ -159,7 +159,7 @@ const SSE: Framing = {
 };
 
 const NDJSON: Framing = {
-  boundary: "\n",
+  separator: "\n",
   data: (text, start, end) => text.slice(start, end).trim(),
 };
 
@@ -177,7 +177,7 @@ export function ndjsonUsageObserver(): UsageObserver {
 }
 
 function eventUsageObserver(framing: Framing): UsageObserver {
-  const { boundary: separator } = framing;
+  const { separator } = framing;
   const decoder = new TextDecoder();
   let pending = "";
   let contentEvents = 0;
