@@ -229,10 +229,11 @@ describe("providers", () => {
       3,
     );
     let counted = before;
-    for (let i = 0; i < 50 && counted.completion === before.completion; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      counted = await tokens();
-    }
+    await until(
+      async () => (counted = await tokens()).completion !== before.completion,
+      3_000,
+      "the stream's token counts in olla_tokens_total",
+    );
     assert.deepEqual(
       {
         prompt: counted.prompt - before.prompt,
